@@ -1,0 +1,3 @@
+//! hull-cgroup: work in progress.
+
+#![deny(unsafe_code)]

@@ -1,0 +1,3 @@
+//! hull-image-layers: work in progress.
+
+#![deny(unsafe_code)]

@@ -1,0 +1,3 @@
+//! hull-netns: work in progress.
+
+#![deny(unsafe_code)]

@@ -1,0 +1,3 @@
+//! hull-ns: work in progress.
+
+#![deny(unsafe_code)]

@@ -1,0 +1,3 @@
+//! hull-overlayfs: work in progress.
+
+#![deny(unsafe_code)]

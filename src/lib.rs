@@ -1,0 +1,22 @@
+//! # hull
+//!
+//! Build Linux containers from reusable crates. `hull` re-exports each of
+//! them under a short name:
+//!
+//! | module | crate | what it does |
+//! | --- | --- | --- |
+//! | [`ns`] | `hull-ns` | namespaces: clone3, unshare, setns, handles, id maps, a minimal init |
+//! | [`cgroup`] | `hull-cgroup` | cgroups v1, v2 and hybrid: resources, stats, events |
+//! | [`overlayfs`] | `hull-overlayfs` | overlay mounts, whiteouts, opaque directories |
+//! | [`netns`] | `hull-netns` | netlink networking: veth, bridges, addresses, routes |
+//! | [`image`] | `hull-image-layers` | OCI image layouts, layers, snapshots, commit |
+//!
+//! Every crate can be used on its own; see each one's documentation.
+
+#![deny(unsafe_code)]
+
+pub use hull_cgroup as cgroup;
+pub use hull_image_layers as image;
+pub use hull_netns as netns;
+pub use hull_ns as ns;
+pub use hull_overlayfs as overlayfs;
