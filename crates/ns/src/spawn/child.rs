@@ -1,0 +1,537 @@
+//! The child's side of a spawn: a flat list of raw system calls, run between
+//! clone and execve.
+//!
+//! Everything here is async-signal-safe: the child may share the parent's
+//! memory (`CLONE_VM`), so it allocates nothing, takes no lock, cannot
+//! panic, and touches only the prepared [`Plan`] (which the parent keeps
+//! alive and unchanged until the child has exec'd or exited) and its own
+//! stack. System calls go through [`raw`], which never writes `errno`.
+//! A failure is reported as a fixed-size [`Record`] on the report pipe,
+//! after which the child exits with status 127.
+//!
+//! The steps, in order (each a function below): [`join_namespaces`],
+//! [`unshare_time`], [`signal_ready`], [`wait_for_parent`], [`set_names`],
+//! [`mount_proc`], [`fork_init`] (then [`run_init`] in PID 1),
+//! [`set_ids`], [`change_dir`], [`set_stdio`], [`close_fds`], [`reset_signals`],
+//! [`run_pre_exec`], [`exec`].
+
+#![allow(unsafe_code)]
+// The raw system call ABI deals in machine words: the casts between
+// isize, usize, i32 and u32 below are of small values (fds, signal numbers,
+// errnos, indices) and are intended.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+
+use crate::sys::raw;
+
+use super::Step;
+
+/// The fixed-size message the child sends the parent: a failed step (or
+/// [`Step::Ready`]), its errno and a detail index (which join, which fd).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Record {
+    pub step: u32,
+    pub errno: i32,
+    pub detail: u32,
+    pub reserved: u32,
+}
+
+pub(crate) const RECORD_LEN: usize = core::mem::size_of::<Record>();
+
+impl Record {
+    pub(crate) fn to_bytes(self) -> [u8; RECORD_LEN] {
+        let mut b = [0u8; RECORD_LEN];
+        b[0..4].copy_from_slice(&self.step.to_ne_bytes());
+        b[4..8].copy_from_slice(&self.errno.to_ne_bytes());
+        b[8..12].copy_from_slice(&self.detail.to_ne_bytes());
+        b
+    }
+
+    pub(crate) fn from_bytes(b: &[u8; RECORD_LEN]) -> Record {
+        let word = |i: usize| [b[i], b[i + 1], b[i + 2], b[i + 3]];
+        Record {
+            step: u32::from_ne_bytes(word(0)),
+            errno: i32::from_ne_bytes(word(4)),
+            detail: u32::from_ne_bytes(word(8)),
+            reserved: 0,
+        }
+    }
+}
+
+/// One namespace to join: an fd (nsfs file or pidfd) and the setns flags.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Join {
+    pub fd: i32,
+    pub nstype: i32,
+}
+
+/// A pre-exec hook, called through a pointer to the parent's closure list.
+pub(crate) type Hooks = Vec<Box<dyn FnMut() -> std::io::Result<()> + Send + Sync>>;
+
+/// Everything the child needs, prepared by the parent. Raw pointers point
+/// into buffers the parent owns and keeps alive until the child is gone or
+/// has exec'd.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub report_fd: i32,
+    /// Read end of the parent's release pipe, or -1 when the child need not
+    /// wait.
+    pub sync_fd: i32,
+    /// Send [`Step::Ready`] (after [`unshare_time`]) and wait for the parent.
+    pub want_ready: bool,
+    pub joins: [Join; 9],
+    pub n_joins: usize,
+    pub unshare_time: bool,
+    pub hostname: (*const u8, usize),
+    pub domainname: (*const u8, usize),
+    pub mount_proc: bool,
+    pub init: bool,
+    pub cwd: *const libc::c_char,
+    /// (uid, gid) to switch to, inside the namespace, if any.
+    pub ids: Option<(u32, u32)>,
+    /// Whether to clear supplementary groups when switching ids (not
+    /// possible once setgroups is denied).
+    pub clear_groups: bool,
+    /// Fds to become 0, 1, 2, or -1 to inherit.
+    pub stdio: [i32; 3],
+    pub close_fds: bool,
+    pub hooks: *mut Hooks,
+    /// Candidate paths of the program, NULL-terminated, tried in order.
+    pub paths: *const *const libc::c_char,
+    pub argv: *const *const libc::c_char,
+    pub envp: *const *const libc::c_char,
+}
+
+fn fail(plan: &Plan, step: Step, errno: isize, detail: u32) -> ! {
+    let rec = Record {
+        step: step as u32,
+        errno: (-errno) as i32,
+        detail,
+        reserved: 0,
+    };
+    raw::write_all(plan.report_fd, &rec.to_bytes());
+    raw::exit(127)
+}
+
+fn check(plan: &Plan, step: Step, r: isize, detail: u32) -> isize {
+    if r < 0 {
+        fail(plan, step, r, detail);
+    }
+    r
+}
+
+/// The entry point the clone trampoline calls (clone3).
+pub(crate) extern "C" fn child_main(arg: usize) -> ! {
+    // SAFETY: the parent passes the address of a live, prepared Plan and
+    // keeps it alive until this process has exec'd or exited.
+    let plan = unsafe { &*(arg as *const Plan) };
+    run(plan)
+}
+
+/// The entry point for glibc's clone(2) wrapper (the legacy path).
+pub(crate) extern "C" fn child_main_legacy(arg: *mut libc::c_void) -> libc::c_int {
+    child_main(arg as usize)
+}
+
+fn run(plan: &Plan) -> ! {
+    join_namespaces(plan);
+    unshare_time(plan);
+    signal_ready(plan);
+    wait_for_parent(plan);
+    set_names(plan);
+    mount_proc(plan);
+    fork_init(plan);
+    set_ids(plan);
+    change_dir(plan);
+    set_stdio(plan);
+    close_fds(plan);
+    reset_signals(plan);
+    run_pre_exec(plan);
+    exec(plan)
+}
+
+/// Enters the namespaces to join (user namespace first), by nsfs fd or, in
+/// one call, by pidfd.
+fn join_namespaces(plan: &Plan) {
+    for (i, j) in plan.joins[..plan.n_joins].iter().enumerate() {
+        // SAFETY: setns takes two integers.
+        let r = unsafe { raw::syscall3(libc::SYS_setns, j.fd as usize, j.nstype as usize, 0) };
+        check(plan, Step::JoinNamespace, r, i as u32);
+    }
+}
+
+/// Creates the time namespace the program will enter at execve; the parent
+/// writes its clock offsets in between.
+fn unshare_time(plan: &Plan) {
+    if plan.unshare_time {
+        // SAFETY: unshare takes one integer.
+        let r = unsafe { raw::syscall3(libc::SYS_unshare, 0x80, 0, 0) };
+        check(plan, Step::UnshareTime, r, 0);
+    }
+}
+
+/// Tells the parent the child is ready for the parent-side steps.
+fn signal_ready(plan: &Plan) {
+    if plan.want_ready {
+        let rec = Record {
+            step: Step::Ready as u32,
+            ..Record::default()
+        };
+        let r = raw::write_all(plan.report_fd, &rec.to_bytes());
+        check(plan, Step::WaitForParent, r, 0);
+    }
+}
+
+/// Waits until the parent has written the id maps (and any other
+/// parent-side step) and released the child. EOF means the parent gave up:
+/// leave quietly.
+fn wait_for_parent(plan: &Plan) {
+    if plan.sync_fd < 0 {
+        return;
+    }
+    let mut b = [0u8; 1];
+    let r = raw::read(plan.sync_fd, &mut b);
+    if r == 0 {
+        raw::exit(127);
+    }
+    check(plan, Step::WaitForParent, r, 0);
+    // SAFETY: closing an fd this process owns.
+    unsafe { raw::syscall3(libc::SYS_close, plan.sync_fd as usize, 0, 0) };
+}
+
+/// Sets the hostname and domain name of the new UTS namespace.
+fn set_names(plan: &Plan) {
+    if !plan.hostname.0.is_null() {
+        // SAFETY: pointer and length describe the parent's prepared buffer.
+        let r = unsafe {
+            raw::syscall3(
+                libc::SYS_sethostname,
+                plan.hostname.0 as usize,
+                plan.hostname.1,
+                0,
+            )
+        };
+        check(plan, Step::SetHostname, r, 0);
+    }
+    if !plan.domainname.0.is_null() {
+        // SAFETY: as above.
+        let r = unsafe {
+            raw::syscall3(
+                libc::SYS_setdomainname,
+                plan.domainname.0 as usize,
+                plan.domainname.1,
+                0,
+            )
+        };
+        check(plan, Step::SetDomainname, r, 0);
+    }
+}
+
+/// Mounts a fresh /proc for the new PID namespace, after making every mount
+/// private so that nothing propagates back to the parent's namespace.
+fn mount_proc(plan: &Plan) {
+    if !plan.mount_proc {
+        return;
+    }
+    // SAFETY: NUL-terminated literals; no data argument.
+    let r = unsafe {
+        raw::syscall6(
+            libc::SYS_mount,
+            0,
+            c"/".as_ptr() as usize,
+            0,
+            (libc::MS_REC | libc::MS_PRIVATE) as usize,
+            0,
+            0,
+        )
+    };
+    check(plan, Step::MakeMountsPrivate, r, 0);
+    // SAFETY: as above.
+    let r = unsafe {
+        raw::syscall6(
+            libc::SYS_mount,
+            c"proc".as_ptr() as usize,
+            c"/proc".as_ptr() as usize,
+            c"proc".as_ptr() as usize,
+            (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as usize,
+            0,
+            0,
+        )
+    };
+    check(plan, Step::MountProc, r, 0);
+}
+
+/// Signals PID 1 passes on to the main process.
+const FORWARDED: [i32; 6] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// With an init: forks the main process and stays behind as PID 1.
+/// Every signal is still blocked here (the parent blocked them around the
+/// clone), so nothing is lost before [`run_init`] waits for them.
+fn fork_init(plan: &Plan) {
+    if !plan.init {
+        return;
+    }
+    // SAFETY: a fork-like clone (no shared memory, no stack change): the
+    // new process continues here on a copy of this stack.
+    let r = unsafe { raw::syscall6(libc::SYS_clone, libc::SIGCHLD as usize, 0, 0, 0, 0, 0) };
+    let main = check(plan, Step::ForkInit, r, 0);
+    if main > 0 {
+        run_init(plan, main as i32);
+    }
+}
+
+/// PID 1: reaps every child, forwards signals to the main process, and
+/// exits with the main process's status (128 + N if signal N killed it).
+fn run_init(plan: &Plan, main: i32) -> ! {
+    // The report pipe must reach EOF when the main process execs, and the
+    // init holds no stdio of its own.
+    for fd in [plan.report_fd, 0, 1, 2] {
+        // SAFETY: closing fds this process owns.
+        unsafe { raw::syscall3(libc::SYS_close, fd as usize, 0, 0) };
+    }
+    let all: u64 = !0;
+    loop {
+        // SAFETY: an all-zero siginfo is a valid buffer; the set is 8 bytes.
+        let mut info: libc::siginfo_t = unsafe { core::mem::zeroed() };
+        // SAFETY: pointers to the live set and info; no timeout.
+        let sig = unsafe {
+            raw::syscall6(
+                libc::SYS_rt_sigtimedwait,
+                &all as *const u64 as usize,
+                &mut info as *mut libc::siginfo_t as usize,
+                0,
+                8,
+                0,
+                0,
+            )
+        };
+        if sig < 0 {
+            continue;
+        }
+        let sig = sig as i32;
+        if sig == libc::SIGCHLD {
+            loop {
+                let mut status: i32 = 0;
+                // SAFETY: a valid status pointer; no rusage.
+                let pid = unsafe {
+                    raw::syscall6(
+                        libc::SYS_wait4,
+                        -1isize as usize,
+                        &mut status as *mut i32 as usize,
+                        libc::WNOHANG as usize,
+                        0,
+                        0,
+                        0,
+                    )
+                };
+                if pid <= 0 {
+                    break;
+                }
+                if pid as i32 == main {
+                    let code = if libc::WIFEXITED(status) {
+                        libc::WEXITSTATUS(status)
+                    } else {
+                        128 + libc::WTERMSIG(status)
+                    };
+                    raw::exit(code);
+                }
+            }
+        } else if FORWARDED.contains(&sig) {
+            // SAFETY: kill takes two integers.
+            unsafe { raw::syscall3(libc::SYS_kill, main as usize, sig as usize, 0) };
+        }
+    }
+}
+
+/// Becomes the requested user and group (after the parent wrote the id
+/// maps, so that the ids exist in a new user namespace). Raw set*id calls
+/// change only this single-threaded process, which is all there is.
+fn set_ids(plan: &Plan) {
+    let Some((uid, gid)) = plan.ids else {
+        return;
+    };
+    if plan.clear_groups {
+        // SAFETY: setgroups with an empty list takes no pointer.
+        let r = unsafe { raw::syscall3(libc::SYS_setgroups, 0, 0, 0) };
+        check(plan, Step::SetIds, r, 0);
+    }
+    let g = gid as usize;
+    // SAFETY: setresgid/setresuid take integers.
+    let r = unsafe { raw::syscall3(libc::SYS_setresgid, g, g, g) };
+    check(plan, Step::SetIds, r, 1);
+    let u = uid as usize;
+    // SAFETY: as above.
+    let r = unsafe { raw::syscall3(libc::SYS_setresuid, u, u, u) };
+    check(plan, Step::SetIds, r, 2);
+}
+
+/// Changes to the working directory.
+fn change_dir(plan: &Plan) {
+    if !plan.cwd.is_null() {
+        // SAFETY: a NUL-terminated path the parent prepared.
+        let r = unsafe { raw::syscall3(libc::SYS_chdir, plan.cwd as usize, 0, 0) };
+        check(plan, Step::Chdir, r, 0);
+    }
+}
+
+/// Puts the prepared fds (all numbered 3 or above) on 0, 1 and 2.
+fn set_stdio(plan: &Plan) {
+    for (target, &fd) in plan.stdio.iter().enumerate() {
+        if fd >= 0 {
+            // SAFETY: dup3 takes integers; fd != target since fd >= 3.
+            let r = unsafe { raw::syscall3(libc::SYS_dup3, fd as usize, target, 0) };
+            check(plan, Step::Stdio, r, target as u32);
+        }
+    }
+}
+
+/// Marks every fd above 2 close-on-exec, so nothing but stdio reaches the
+/// program (the report pipe still closes at execve, which is the signal of
+/// success).
+fn close_fds(plan: &Plan) {
+    if plan.close_fds {
+        const CLOSE_RANGE_CLOEXEC: usize = 1 << 2;
+        // SAFETY: close_range takes integers. Kernels before 5.11 lack the
+        // flag (EINVAL) or the call (ENOSYS): Rust opens every fd with
+        // O_CLOEXEC anyway, so that is not an error.
+        unsafe {
+            raw::syscall3(
+                libc::SYS_close_range,
+                3,
+                !0u32 as usize,
+                CLOSE_RANGE_CLOEXEC,
+            )
+        };
+    }
+}
+
+/// Restores default signal dispositions (handlers and an ignored SIGPIPE)
+/// and unblocks every signal, as a fresh program expects.
+fn reset_signals(plan: &Plan) {
+    #[repr(C)]
+    struct KSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    for sig in 1..=64usize {
+        if sig == libc::SIGKILL as usize || sig == libc::SIGSTOP as usize {
+            continue;
+        }
+        let mut old = KSigaction {
+            handler: 0,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        // SAFETY: querying the disposition into a valid kernel_sigaction.
+        let r = unsafe {
+            raw::syscall6(
+                libc::SYS_rt_sigaction,
+                sig,
+                0,
+                &mut old as *mut KSigaction as usize,
+                8,
+                0,
+                0,
+            )
+        };
+        let ignored_pipe = sig == libc::SIGPIPE as usize && old.handler == libc::SIG_IGN;
+        if r == 0 && (old.handler > libc::SIG_IGN || ignored_pipe) {
+            let dfl = KSigaction {
+                handler: libc::SIG_DFL,
+                flags: 0,
+                restorer: 0,
+                mask: 0,
+            };
+            // SAFETY: installing SIG_DFL from a valid kernel_sigaction.
+            let r = unsafe {
+                raw::syscall6(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    &dfl as *const KSigaction as usize,
+                    0,
+                    8,
+                    0,
+                    0,
+                )
+            };
+            check(plan, Step::ResetSignals, r, sig as u32);
+        }
+    }
+    let empty: u64 = 0;
+    // SAFETY: setting the mask from a valid 8-byte set.
+    let r = unsafe {
+        raw::syscall6(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK as usize,
+            &empty as *const u64 as usize,
+            0,
+            8,
+            0,
+            0,
+        )
+    };
+    check(plan, Step::ResetSignals, r, 0);
+}
+
+/// Runs the caller's pre-exec hooks (only ever set on the fork-like path,
+/// where the child has its own copy of memory).
+fn run_pre_exec(plan: &Plan) {
+    if plan.hooks.is_null() {
+        return;
+    }
+    // SAFETY: the parent set `hooks` only for a fork-like clone, so this is
+    // the child's own copy of the list; the caller of the unsafe `pre_exec`
+    // promised the hooks are fit to run here.
+    let hooks = unsafe { &mut *plan.hooks };
+    for (i, hook) in hooks.iter_mut().enumerate() {
+        if let Err(e) = hook() {
+            let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+            fail(plan, Step::PreExec, -(errno as isize), i as u32);
+        }
+    }
+}
+
+/// Executes the program: each candidate path in turn, as execvp does,
+/// reporting the most telling error if none runs.
+fn exec(plan: &Plan) -> ! {
+    let mut err: isize = -(libc::ENOENT as isize);
+    let mut i = 0;
+    loop {
+        // SAFETY: `paths` is a NULL-terminated array the parent prepared.
+        let path = unsafe { *plan.paths.add(i) };
+        if path.is_null() {
+            break;
+        }
+        // SAFETY: NUL-terminated path and NULL-terminated argv/envp arrays.
+        let r = unsafe {
+            raw::syscall3(
+                libc::SYS_execve,
+                path as usize,
+                plan.argv as usize,
+                plan.envp as usize,
+            )
+        };
+        // ENOENT and ENOTDIR mean "try the next directory"; anything else
+        // (EACCES, ENOEXEC, ...) is the better explanation to keep.
+        let not_found = r == -(libc::ENOENT as isize) || r == -(libc::ENOTDIR as isize);
+        if !not_found && err == -(libc::ENOENT as isize) {
+            err = r;
+        }
+        i += 1;
+    }
+    fail(plan, Step::Exec, err, 0)
+}

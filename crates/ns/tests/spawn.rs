@@ -1,0 +1,544 @@
+//! Spawning in namespaces, on the real kernel (run as root).
+
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+use hull_ns::{Command, Error, ExitStatus, IdMap, Namespaces, NsFd, Step, TimeOffsets};
+use hull_testkit::{Snapshot, is_root};
+
+fn sh(script: &str) -> Command {
+    let mut c = Command::new("sh");
+    c.args(["-c", script]);
+    c
+}
+
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+    };
+}
+
+#[test]
+fn exit_codes_and_signals_come_back_exactly() {
+    assert_eq!(sh("exit 0").status().unwrap(), ExitStatus::Exited(0));
+    assert_eq!(sh("exit 42").status().unwrap(), ExitStatus::Exited(42));
+    let s = sh("kill -9 $$").status().unwrap();
+    assert_eq!(s.signal(), Some(9));
+}
+
+#[test]
+fn missing_program_is_enoent_naming_it() {
+    let err = Command::new("hull-no-such-program").spawn().unwrap_err();
+    match &err {
+        Error::Spawn {
+            step: Step::Exec,
+            path: Some(p),
+            source,
+            ..
+        } => {
+            assert_eq!(p.to_str(), Some("hull-no-such-program"));
+            assert_eq!(source.raw_os_error(), Some(libc::ENOENT));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.to_string().contains("hull-no-such-program"), "{err}");
+    let err = Command::new("/nonexistent/prog").spawn().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    // A directory is found but cannot be executed: EACCES, not ENOENT.
+    let err = Command::new("/tmp").spawn().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+}
+
+#[test]
+fn bad_cwd_names_the_directory() {
+    let err = Command::new("true")
+        .current_dir("/nonexistent-dir")
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Spawn {
+                step: Step::Chdir,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("/nonexistent-dir"), "{err}");
+}
+
+#[test]
+fn stdio_pipes_env_and_args() {
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "read x; echo \"$x $FOO $1\"; echo err >&2",
+            "sh",
+            "arg1",
+        ])
+        .env_clear()
+        .env("FOO", "bar")
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(hull_ns::Stdio::Piped)
+        .stdout(hull_ns::Stdio::Piped)
+        .stderr(hull_ns::Stdio::Piped)
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.as_mut().unwrap().write_all(b"hello\n").unwrap();
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(out.stdout, b"hello bar arg1\n");
+    assert_eq!(out.stderr, b"err\n");
+}
+
+#[test]
+fn host_fds_do_not_leak_into_the_child() {
+    // An fd without close-on-exec in the caller is not inherited by default.
+    let f = std::fs::File::open("/proc/self/status").unwrap();
+    use std::os::fd::AsRawFd;
+    let fd = f.as_raw_fd();
+    // SAFETY: clearing FD_CLOEXEC on an fd we own.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    let out = stdout_of(&mut sh(&format!(
+        "test -e /proc/self/fd/{fd} && echo leaked || echo closed"
+    )));
+    assert_eq!(out, "closed\n");
+}
+
+#[test]
+fn pid_namespace_child_is_pid_1_and_ps_sees_only_its_own() {
+    require_root!();
+    let before = Snapshot::take();
+    let out = stdout_of(
+        sh("echo $$; ps -e -o pid=")
+            .new_namespaces(Namespaces::PID | Namespaces::MNT)
+            .mount_proc(true),
+    );
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("1"));
+    let pids: Vec<i32> = lines.map(|l| l.trim().parse().unwrap()).collect();
+    assert!(pids.contains(&1), "{pids:?}");
+    assert!(
+        pids.iter().all(|&p| p < 10),
+        "ps saw other processes: {pids:?}"
+    );
+    before.assert_no_leaks(&[]);
+}
+
+#[test]
+fn uts_namespace_has_its_own_hostname() {
+    require_root!();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let out = stdout_of(
+        Command::new("hostname")
+            .new_namespaces(Namespaces::UTS)
+            .hostname("hull-uts-test")
+            .domainname("hull.example"),
+    );
+    assert_eq!(out, "hull-uts-test\n");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host
+    );
+}
+
+#[test]
+fn hostname_without_uts_namespace_is_refused() {
+    let err = Command::new("true").hostname("x").spawn().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidCommand {
+                field: "hostname",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn ipc_namespace_hides_its_message_queues() {
+    require_root!();
+    let host_before = std::fs::read_to_string("/proc/sysvipc/msg").unwrap();
+    let out = stdout_of(
+        sh("ipcmk -Q >/dev/null && tail -n +2 /proc/sysvipc/msg | wc -l")
+            .new_namespaces(Namespaces::IPC),
+    );
+    assert_eq!(out.trim(), "1");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sysvipc/msg").unwrap(),
+        host_before
+    );
+}
+
+#[test]
+fn net_namespace_has_only_loopback() {
+    require_root!();
+    let out = stdout_of(
+        sh("ls /proc/self/net/dev_snmp6 2>/dev/null || ip -o link show | cut -d: -f2")
+            .new_namespaces(Namespaces::NET),
+    );
+    let names: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(names, ["lo"]);
+}
+
+#[test]
+fn mount_namespace_hides_its_mounts() {
+    require_root!();
+    let dir = tempdir("mnt");
+    let before = Snapshot::take();
+    let out = stdout_of(
+        sh(&format!(
+            "mount --make-rprivate / && mount -t tmpfs hull-test {d} && grep -c ' {d} ' /proc/self/mountinfo",
+            d = dir.display()
+        ))
+        .new_namespaces(Namespaces::MNT),
+    );
+    assert_eq!(out.trim(), "1");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(&format!(" {} ", dir.display())));
+    before.assert_no_leaks(&[]);
+    std::fs::remove_dir(&dir).unwrap();
+}
+
+#[test]
+fn user_namespace_root_is_the_mapped_uid_outside() {
+    require_root!();
+    let dir = tempdir("user");
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    let file = dir.join("made-inside");
+    let out = stdout_of(
+        sh(&format!(
+            "id -u; id -g; cat /proc/self/uid_map; touch {}",
+            file.display()
+        ))
+        .new_namespaces(Namespaces::USER)
+        .uid_map("0 100000 1".parse().unwrap())
+        .gid_map(IdMap::single(0, 100001))
+        .setgroups_deny(true)
+        .user(0, 0),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0");
+    assert_eq!(lines[1], "0");
+    assert_eq!(
+        lines[2].split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "1"]
+    );
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (100000, 100001));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn id_maps_without_user_namespace_are_refused() {
+    let err = Command::new("true")
+        .uid_map(IdMap::single(0, 1000))
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidCommand {
+                field: "uid_map",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn cgroup_namespace_shows_root() {
+    require_root!();
+    let out = stdout_of(
+        Command::new("cat")
+            .arg("/proc/self/cgroup")
+            .new_namespaces(Namespaces::CGROUP),
+    );
+    for line in out.lines() {
+        assert!(line.ends_with(":/"), "{line}");
+    }
+}
+
+#[test]
+fn time_namespace_applies_offsets() {
+    require_root!();
+    let host_uptime: f64 = uptime();
+    let out = stdout_of(
+        sh("cat /proc/self/timens_offsets; cut -d' ' -f1 /proc/uptime")
+            .new_namespaces(Namespaces::TIME)
+            .time_offsets(TimeOffsets {
+                monotonic_secs: 86400,
+                boottime_secs: 1_000_000,
+            }),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["monotonic", "86400", "0"]
+    );
+    let inside: f64 = lines[2].parse().unwrap();
+    assert!(
+        inside >= host_uptime + 1_000_000.0,
+        "{inside} vs {host_uptime}"
+    );
+    assert!(uptime() < 1_000_000.0 + host_uptime);
+}
+
+fn uptime() -> f64 {
+    std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn joining_a_process_gives_the_same_namespace_identities() {
+    require_root!();
+    let mut target = Command::new("sleep")
+        .arg("30")
+        .new_namespaces(Namespaces::NET | Namespaces::UTS | Namespaces::IPC | Namespaces::PID)
+        .hostname("hull-join-target")
+        .spawn()
+        .unwrap();
+    let pid = target.id();
+    let out = stdout_of(
+        sh("hostname; readlink /proc/self/ns/net /proc/self/ns/uts /proc/self/ns/ipc /proc/self/ns/pid")
+            .join_process(pid, Namespaces::NET | Namespaces::UTS | Namespaces::IPC | Namespaces::PID),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "hull-join-target");
+    for (i, kind) in [
+        Namespaces::NET,
+        Namespaces::UTS,
+        Namespaces::IPC,
+        Namespaces::PID,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let theirs = NsFd::from_pid(pid, kind).unwrap();
+        assert_eq!(lines[i + 1], format!("{}:[{}]", kind, theirs.id().ino));
+        assert_ne!(theirs, NsFd::current(kind).unwrap());
+    }
+    // Joining by handle gives the same view.
+    let out =
+        stdout_of(Command::new("hostname").join(NsFd::from_pid(pid, Namespaces::UTS).unwrap()));
+    assert_eq!(out, "hull-join-target\n");
+    target.kill(libc::SIGKILL).unwrap();
+    assert_eq!(target.wait().unwrap().signal(), Some(libc::SIGKILL));
+}
+
+#[test]
+fn namespace_the_kernel_refuses_is_a_typed_error() {
+    require_root!();
+    // Entering one's own user namespace is refused by the kernel (EINVAL).
+    let err = Command::new("true")
+        .join(NsFd::current(Namespaces::USER).unwrap())
+        .spawn()
+        .unwrap_err();
+    match &err {
+        Error::Spawn {
+            step: Step::JoinNamespace,
+            source,
+            path: Some(p),
+            ..
+        } => {
+            assert_eq!(source.raw_os_error(), Some(libc::EINVAL));
+            assert!(p.to_string_lossy().starts_with("user:["), "{p:?}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(
+        NsFd::open("/etc/hostname"),
+        Err(Error::NotANamespace { .. })
+    ));
+    assert!(matches!(
+        NsFd::open("/nonexistent"),
+        Err(Error::OpenNamespace { .. })
+    ));
+}
+
+#[test]
+fn init_reaps_orphaned_zombies() {
+    require_root!();
+    // The orphan is re-parented to PID 1; with the init it is reaped, so no
+    // zombie is left for ps to see.
+    let script = "(sh -c 'exit 0' &); sleep 0.3; ps -e -o stat= | grep -c Z || true";
+    let out = stdout_of(
+        sh(script)
+            .new_namespaces(Namespaces::PID | Namespaces::MNT)
+            .mount_proc(true)
+            .init(true),
+    );
+    assert_eq!(out.trim(), "0");
+}
+
+#[test]
+fn init_forwards_signals_and_returns_exact_status() {
+    require_root!();
+    let ns = Namespaces::PID | Namespaces::MNT;
+    let mut child = sh("trap 'exit 7' TERM; while :; do sleep 0.02; done")
+        .new_namespaces(ns)
+        .init(true)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill(libc::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(7));
+
+    assert_eq!(
+        sh("exit 42")
+            .new_namespaces(ns)
+            .init(true)
+            .status()
+            .unwrap(),
+        ExitStatus::Exited(42)
+    );
+    assert_eq!(
+        sh("kill -9 $$")
+            .new_namespaces(ns)
+            .init(true)
+            .status()
+            .unwrap(),
+        ExitStatus::Exited(128 + 9)
+    );
+    // Without an init, the program itself is PID 1.
+    let out = stdout_of(sh("echo $$").new_namespaces(ns));
+    assert_eq!(out, "1\n");
+}
+
+#[test]
+fn missing_program_under_init_is_reported() {
+    require_root!();
+    let err = Command::new("hull-no-such-program")
+        .new_namespaces(Namespaces::PID)
+        .init(true)
+        .spawn()
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
+}
+
+#[test]
+fn try_wait_and_kill_through_pidfd() {
+    let mut c = Command::new("sleep").arg("10").spawn().unwrap();
+    assert_eq!(c.try_wait().unwrap(), None);
+    c.kill(libc::SIGKILL).unwrap();
+    assert_eq!(c.wait().unwrap().signal(), Some(libc::SIGKILL));
+    assert_eq!(
+        c.try_wait().unwrap().and_then(ExitStatus::signal),
+        Some(libc::SIGKILL)
+    );
+}
+
+#[test]
+fn spawning_from_busy_allocating_threads_never_deadlocks() {
+    require_root!();
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0u8..16)
+        .map(|i| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut keep: Vec<Vec<u8>> = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    keep.push(vec![i; 64 + (keep.len() % 4096)]);
+                    if keep.len() > 256 {
+                        keep.clear();
+                    }
+                }
+            })
+        })
+        .collect();
+    for i in 0..1000 {
+        let mut c = Command::new("/bin/true");
+        if i % 10 == 0 {
+            c.new_namespaces(Namespaces::UTS | Namespaces::PID);
+        }
+        if i % 50 == 25 {
+            c.new_namespaces(Namespaces::PID).init(true);
+        }
+        assert!(c.status().unwrap().success(), "iteration {i}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn id_map_helper_writes_multi_range_maps() {
+    require_root!();
+    if !std::path::Path::new("/usr/bin/newuidmap").exists() {
+        eprintln!("skipped: newuidmap (package uidmap) not installed");
+        return;
+    }
+    hull_testkit::in_child(libc::CLONE_NEWNS, || {
+        // A private /etc/subuid and /etc/subgid for this mount namespace only.
+        let dir = tempdir("subid");
+        for f in ["subuid", "subgid"] {
+            let p = dir.join(f);
+            std::fs::write(&p, "root:200000:65536\n").map_err(|e| e.to_string())?;
+            let status = std::process::Command::new("mount")
+                .args(["--bind", p.to_str().unwrap(), &format!("/etc/{f}")])
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err(format!("bind mount over /etc/{f} failed"));
+            }
+        }
+        let map: IdMap = "0 0 1\n1 200000 65536"
+            .parse()
+            .map_err(|e: Error| e.to_string())?;
+        let out = Command::new("cat")
+            .args(["/proc/self/uid_map", "/proc/self/gid_map"])
+            .new_namespaces(Namespaces::USER)
+            .uid_map(map.clone())
+            .gid_map(map)
+            .id_map_helper(true)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let parsed: IdMap = text
+            .lines()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .parse()
+            .map_err(|e: Error| format!("{e}: {text}"))?;
+        if parsed.ranges().len() != 2 || parsed.map_to_outside(1) != Some(200000) {
+            return Err(format!("unexpected map: {text}"));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    });
+}
+
+fn tempdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(hull_testkit::unique_name(&format!("hull-ns-{tag}-")));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
