@@ -11,12 +11,18 @@
 //! | [`netns`] | `hull-netns` | netlink networking: veth, bridges, addresses, routes |
 //! | [`image`] | `hull-image-layers` | OCI image layouts, layers, snapshots, commit |
 //!
-//! Every crate can be used on its own; see each one's documentation.
+//! Every crate can be used on its own; see each one's documentation. Each
+//! has a feature of the same name as its module here (all on by default).
 
 #![deny(unsafe_code)]
 
+#[cfg(feature = "cgroup")]
 pub use hull_cgroup as cgroup;
+#[cfg(feature = "image")]
 pub use hull_image_layers as image;
+#[cfg(feature = "netns")]
 pub use hull_netns as netns;
+#[cfg(feature = "ns")]
 pub use hull_ns as ns;
+#[cfg(feature = "overlayfs")]
 pub use hull_overlayfs as overlayfs;

@@ -300,6 +300,16 @@ fn run_init(plan: &Plan, main: i32) -> ! {
         // SAFETY: closing fds this process owns.
         unsafe { raw::syscall3(libc::SYS_close, fd as usize, 0, 0) };
     }
+    // Name it for ps: it is a copy of the caller until now.
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe {
+        raw::syscall3(
+            libc::SYS_prctl,
+            libc::PR_SET_NAME as usize,
+            c"hull-init".as_ptr() as usize,
+            0,
+        )
+    };
     let all: u64 = !0;
     loop {
         // SAFETY: an all-zero siginfo is a valid buffer; the set is 8 bytes.
