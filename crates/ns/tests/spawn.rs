@@ -542,3 +542,69 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// Makes clone3 fail with ENOSYS in this (single-threaded) process, as on a
+/// kernel older than 5.3, with a seccomp filter.
+fn deny_clone3() -> Result<(), String> {
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    let f = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    let ret = (libc::BPF_RET | libc::BPF_K) as u16;
+    let clone3 = u32::try_from(libc::SYS_clone3).unwrap();
+    let mut prog = [
+        f(ld, 0, 0, 4),
+        f(jeq, 0, 3, AUDIT_ARCH_X86_64),
+        f(ld, 0, 0, 0),
+        f(jeq, 0, 1, clone3),
+        f(
+            ret,
+            0,
+            0,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS.unsigned_abs(),
+        ),
+        f(ret, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ];
+    let fprog = libc::sock_fprog {
+        len: u16::try_from(prog.len()).unwrap(),
+        filter: prog.as_mut_ptr(),
+    };
+    // SAFETY: prctl with integer arguments, then with a pointer to a valid
+    // filter program that outlives the call.
+    let rc = unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if rc != 0 {
+        return Err(format!("seccomp: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+#[test]
+fn falls_back_to_clone_without_clone3() {
+    require_root!();
+    hull_testkit::in_child(0, || {
+        deny_clone3()?;
+        let out = sh("echo $$; hostname")
+            .new_namespaces(Namespaces::PID | Namespaces::UTS | Namespaces::MNT)
+            .hostname("hull-legacy")
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() || text != "1\nhull-legacy\n" {
+            return Err(format!("legacy clone: {:?} {text:?}", out.status));
+        }
+        // The error path works the same way.
+        match Command::new("hull-no-such-program").spawn() {
+            Err(Error::Spawn {
+                step: Step::Exec, ..
+            }) => Ok(()),
+            other => Err(format!("expected exec error, got {other:?}")),
+        }
+    });
+}
