@@ -548,9 +548,9 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
 fn deny_clone3() -> Result<(), String> {
     const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
     let f = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
-    let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
-    let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
-    let ret = (libc::BPF_RET | libc::BPF_K) as u16;
+    let ld = u16::try_from(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS).unwrap();
+    let jeq = u16::try_from(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K).unwrap();
+    let ret = u16::try_from(libc::BPF_RET | libc::BPF_K).unwrap();
     let clone3 = u32::try_from(libc::SYS_clone3).unwrap();
     let mut prog = [
         f(ld, 0, 0, 4),
