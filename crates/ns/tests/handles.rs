@@ -9,7 +9,7 @@ use hull_testkit::{in_child, is_root};
 fn handles_compare_by_identity() {
     let a = NsFd::current(Namespaces::NET).unwrap();
     let b = NsFd::open("/proc/self/ns/net").unwrap();
-    let c = NsFd::from_pid(std::process::id() as i32, Namespaces::NET).unwrap();
+    let c = NsFd::from_pid(i32::try_from(std::process::id()).unwrap(), Namespaces::NET).unwrap();
     assert_eq!(a, b);
     assert_eq!(b, c);
     assert_eq!(a.kind(), Namespaces::NET);
