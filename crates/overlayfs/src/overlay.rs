@@ -1,0 +1,830 @@
+//! The `Overlay` builder, mounting, and the `OverlayMount` guard.
+
+use std::ffi::{CStr, CString, OsStr};
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result, Role};
+use crate::sys;
+use crate::whiteout::XattrNamespace;
+
+/// The most lower layers (regular plus data-only) the kernel stacks
+/// (`OVL_MAX_STACK`).
+pub const MAX_LAYERS: usize = 500;
+
+/// Entries overlayfs itself creates in a work directory; a work directory
+/// holding only these is treated as empty (it was used by an earlier mount
+/// of the same upper directory).
+const WORK_DIR_OWN_ENTRIES: [&str; 2] = ["work", "index"];
+
+/// The `redirect_dir` option: how renamed directories are recorded and
+/// followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RedirectDir {
+    /// Create and follow redirects (`on`).
+    On,
+    /// Follow existing redirects but do not create new ones (`follow`).
+    Follow,
+    /// Neither create nor follow redirects (`nofollow`).
+    NoFollow,
+    /// Do not create redirects; follow only if the module says so (`off`).
+    Off,
+}
+
+impl RedirectDir {
+    /// The option's value as the kernel spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedirectDir::On => "on",
+            RedirectDir::Follow => "follow",
+            RedirectDir::NoFollow => "nofollow",
+            RedirectDir::Off => "off",
+        }
+    }
+}
+
+/// The `xino` option: whether inode numbers get the layer's fsid in their
+/// high bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Xino {
+    /// Always (`on`).
+    On,
+    /// Never (`off`).
+    Off,
+    /// When the layers' inode numbers leave room (`auto`).
+    Auto,
+}
+
+impl Xino {
+    /// The option's value as the kernel spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Xino::On => "on",
+            Xino::Off => "off",
+            Xino::Auto => "auto",
+        }
+    }
+}
+
+/// Which kernel interface mounts the overlay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MountApi {
+    /// The new mount API where the kernel has it (layers passed one at a
+    /// time as file descriptors, no length limit), else mount(2).
+    #[default]
+    Auto,
+    /// fsopen/fsconfig/fsmount/move_mount only; fails where the kernel lacks
+    /// it or does not take layers as file descriptors (before Linux 6.13).
+    New,
+    /// mount(2) with one option string of at most one page.
+    Legacy,
+}
+
+/// Overlay options beyond the layers. `None` leaves the kernel's (module
+/// parameter) default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Mount read-only (MOUNT_ATTR_RDONLY / MS_RDONLY).
+    pub read_only: bool,
+    /// `volatile`: skip all syncs to the upper filesystem.
+    pub volatile: bool,
+    /// `index=on|off`.
+    pub index: Option<bool>,
+    /// `metacopy=on|off`: copy up metadata only on chmod/chown.
+    pub metacopy: Option<bool>,
+    /// `redirect_dir=…`.
+    pub redirect_dir: Option<RedirectDir>,
+    /// `xino=…`.
+    pub xino: Option<Xino>,
+    /// `userxattr`: keep overlay's own xattrs in `user.overlay.*` (needed in a
+    /// user namespace, where `trusted.*` is out of reach).
+    pub userxattr: bool,
+}
+
+/// Builds an [`Overlay`]; see there.
+#[derive(Debug, Clone, Default)]
+pub struct OverlayBuilder {
+    lowers: Vec<PathBuf>,
+    data_lowers: Vec<PathBuf>,
+    upper: Option<(PathBuf, PathBuf)>,
+    target: Option<PathBuf>,
+    options: Options,
+}
+
+/// A validated overlay: lower layers, an optional upper and work directory,
+/// a mount point and options.
+///
+/// **Layer order: the first lower layer is the top-most.** This is the
+/// kernel's `lowerdir=top:…:bottom` order: a file in `lowers()[0]` hides the
+/// same file in every later layer. [`OverlayBuilder::lower`] appends a layer
+/// *below* the ones added before; [`OverlayBuilder::lowers_bottom_up`] takes
+/// layers in OCI image order (base first) and reverses them.
+///
+/// Without [`OverlayBuilder::upper`] the overlay is read-only (and the
+/// kernel then wants at least two layers).
+///
+/// ```no_run
+/// use hull_overlayfs::Overlay;
+///
+/// # fn main() -> Result<(), hull_overlayfs::Error> {
+/// let overlay = Overlay::builder()
+///     .lower("/layers/app")   // top-most lower layer
+///     .lower("/layers/base")  // below it
+///     .upper("/c1/upper", "/c1/work")
+///     .target("/c1/rootfs")
+///     .build()?;
+/// let mount = overlay.mount()?;
+/// // ... use /c1/rootfs ...
+/// mount.unmount()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    lowers: Vec<PathBuf>,
+    data_lowers: Vec<PathBuf>,
+    upper: Option<(PathBuf, PathBuf)>,
+    target: PathBuf,
+    options: Options,
+}
+
+impl OverlayBuilder {
+    /// Appends a lower layer *below* those added so far (so the first call
+    /// names the top-most layer).
+    pub fn lower(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.lowers.push(dir.into());
+        self
+    }
+
+    /// Appends lower layers given top-most first (the kernel's order).
+    pub fn lowers_top_down<I, P>(mut self, dirs: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        self.lowers.extend(dirs.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets the lower layers from a list given bottom-most (base) first, the
+    /// order of an OCI image manifest. Replaces layers added before.
+    pub fn lowers_bottom_up<I, P>(mut self, dirs: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        let mut v: Vec<PathBuf> = dirs.into_iter().map(Into::into).collect();
+        v.reverse();
+        self.lowers = v;
+        self
+    }
+
+    /// Appends a data-only lower layer (Linux 6.5+): its files are reachable
+    /// only through metacopy redirects from regular layers, never by name.
+    /// Data-only layers sit below every regular lower layer.
+    pub fn data_lower(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_lowers.push(dir.into());
+        self
+    }
+
+    /// Sets the upper directory (where changes go) and the work directory
+    /// overlayfs needs beside it, on the same filesystem. Without them the
+    /// overlay is read-only.
+    pub fn upper(mut self, upper: impl Into<PathBuf>, work: impl Into<PathBuf>) -> Self {
+        self.upper = Some((upper.into(), work.into()));
+        self
+    }
+
+    /// Sets the mount point (an existing directory).
+    pub fn target(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.target = Some(dir.into());
+        self
+    }
+
+    /// Mounts read-only even with an upper directory.
+    pub fn read_only(mut self, on: bool) -> Self {
+        self.options.read_only = on;
+        self
+    }
+
+    /// `volatile`: no syncs to the upper filesystem (needs an upper dir; after
+    /// a crash the upper dir must be discarded).
+    pub fn volatile(mut self, on: bool) -> Self {
+        self.options.volatile = on;
+        self
+    }
+
+    /// `index=on|off`.
+    pub fn index(mut self, on: bool) -> Self {
+        self.options.index = Some(on);
+        self
+    }
+
+    /// `metacopy=on|off`.
+    pub fn metacopy(mut self, on: bool) -> Self {
+        self.options.metacopy = Some(on);
+        self
+    }
+
+    /// `redirect_dir=…`.
+    pub fn redirect_dir(mut self, mode: RedirectDir) -> Self {
+        self.options.redirect_dir = Some(mode);
+        self
+    }
+
+    /// `xino=…`.
+    pub fn xino(mut self, mode: Xino) -> Self {
+        self.options.xino = Some(mode);
+        self
+    }
+
+    /// `userxattr`: overlay xattrs in `user.overlay.*`, for overlays mounted
+    /// inside a user namespace.
+    pub fn userxattr(mut self, on: bool) -> Self {
+        self.options.userxattr = on;
+        self
+    }
+
+    /// Replaces all options at once.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Checks the configuration against itself and the filesystem and
+    /// returns the overlay.
+    ///
+    /// # Errors
+    /// [`Error::NoLowerLayers`], [`Error::TooManyLayers`],
+    /// [`Error::SingleLayerWithoutUpper`],
+    /// [`Error::InvalidPath`], [`Error::Stat`] (missing directory),
+    /// [`Error::NotADirectory`], [`Error::DuplicateDir`],
+    /// [`Error::UpperWorkDifferentFilesystems`], [`Error::UpperWorkNested`],
+    /// [`Error::WorkDirNotEmpty`], [`Error::NeedsUpper`],
+    /// [`Error::ConflictingOptions`]; each names the path at fault.
+    pub fn build(self) -> Result<Overlay> {
+        let target = self.target.ok_or(Error::InvalidPath {
+            role: Role::Target,
+            path: PathBuf::new(),
+        })?;
+        let overlay = Overlay {
+            lowers: self.lowers,
+            data_lowers: self.data_lowers,
+            upper: self.upper,
+            target,
+            options: self.options,
+        };
+        overlay.validate_static()?;
+        overlay.validate_fs()?;
+        Ok(overlay)
+    }
+}
+
+impl Overlay {
+    /// Starts a builder.
+    pub fn builder() -> OverlayBuilder {
+        OverlayBuilder::default()
+    }
+
+    /// The lower layers, **top-most first**.
+    pub fn lowers(&self) -> &[PathBuf] {
+        &self.lowers
+    }
+
+    /// The data-only lower layers.
+    pub fn data_lowers(&self) -> &[PathBuf] {
+        &self.data_lowers
+    }
+
+    /// The upper directory, if any.
+    pub fn upper_dir(&self) -> Option<&Path> {
+        self.upper.as_ref().map(|(u, _)| u.as_path())
+    }
+
+    /// The work directory, if any.
+    pub fn work_dir(&self) -> Option<&Path> {
+        self.upper.as_ref().map(|(_, w)| w.as_path())
+    }
+
+    /// The mount point.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// The options.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Where overlay keeps its xattrs for this overlay's options.
+    pub fn xattr_namespace(&self) -> XattrNamespace {
+        if self.options.userxattr {
+            XattrNamespace::User
+        } else {
+            XattrNamespace::Trusted
+        }
+    }
+
+    /// Every path with its role, in mount order.
+    fn paths(&self) -> impl Iterator<Item = (Role, &Path)> {
+        let lowers = self
+            .lowers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (Role::Lower(i), p.as_path()));
+        let data = self
+            .data_lowers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (Role::DataLower(i), p.as_path()));
+        let upper = self
+            .upper
+            .iter()
+            .flat_map(|(u, w)| [(Role::Upper, u.as_path()), (Role::Work, w.as_path())]);
+        lowers
+            .chain(data)
+            .chain(upper)
+            .chain(std::iter::once((Role::Target, self.target.as_path())))
+    }
+
+    /// Checks that need no filesystem access.
+    fn validate_static(&self) -> Result<()> {
+        if self.lowers.is_empty() {
+            return Err(Error::NoLowerLayers);
+        }
+        let count = self.lowers.len() + self.data_lowers.len();
+        if count > MAX_LAYERS {
+            return Err(Error::TooManyLayers {
+                count,
+                max: MAX_LAYERS,
+            });
+        }
+        for (role, path) in self.paths() {
+            let bytes = path.as_os_str().as_bytes();
+            if bytes.is_empty() || bytes.contains(&0) {
+                return Err(Error::InvalidPath {
+                    role,
+                    path: path.to_path_buf(),
+                });
+            }
+        }
+        if self.upper.is_none() && count < 2 {
+            return Err(Error::SingleLayerWithoutUpper {
+                path: self.lowers[0].clone(),
+            });
+        }
+        let o = &self.options;
+        if self.upper.is_none() && o.volatile {
+            return Err(Error::NeedsUpper { option: "volatile" });
+        }
+        if o.userxattr {
+            if o.index == Some(true) {
+                return Err(Error::ConflictingOptions {
+                    first: "userxattr",
+                    second: "index=on",
+                });
+            }
+            if o.metacopy == Some(true) {
+                return Err(Error::ConflictingOptions {
+                    first: "userxattr",
+                    second: "metacopy=on",
+                });
+            }
+            if o.redirect_dir == Some(RedirectDir::On) {
+                return Err(Error::ConflictingOptions {
+                    first: "userxattr",
+                    second: "redirect_dir=on",
+                });
+            }
+        }
+        if !self.data_lowers.is_empty() && o.metacopy == Some(false) {
+            return Err(Error::ConflictingOptions {
+                first: "data-only lower layers",
+                second: "metacopy=off",
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks against the filesystem: existence, identity, upper/work.
+    fn validate_fs(&self) -> Result<()> {
+        let mut seen: Vec<((u64, u64), Role)> = Vec::new();
+        for (role, path) in self.paths() {
+            let md = std::fs::metadata(path).map_err(|source| Error::Stat {
+                role,
+                path: path.to_path_buf(),
+                source,
+            })?;
+            if !md.is_dir() {
+                return Err(Error::NotADirectory {
+                    role,
+                    path: path.to_path_buf(),
+                });
+            }
+            // The target may well be one of the layers (mounting over a lower
+            // dir is legal); only the layers must be distinct.
+            if role == Role::Target {
+                continue;
+            }
+            let id = (md.dev(), md.ino());
+            if let Some((_, first)) = seen.iter().find(|(k, _)| *k == id) {
+                return Err(Error::DuplicateDir {
+                    path: path.to_path_buf(),
+                    first: *first,
+                    second: role,
+                });
+            }
+            seen.push((id, role));
+        }
+        if let Some((upper, work)) = &self.upper {
+            check_upper_work(upper, work)?;
+        }
+        Ok(())
+    }
+
+    /// Mounts the overlay at its target, through the new mount API where the
+    /// kernel has it and mount(2) otherwise ([`MountApi::Auto`]).
+    ///
+    /// # Errors
+    /// See [`Overlay::mount_with`].
+    pub fn mount(&self) -> Result<OverlayMount> {
+        self.mount_with(MountApi::Auto)
+    }
+
+    /// Mounts the overlay at its target through the given interface.
+    ///
+    /// With the new API every layer is opened here and handed to the kernel
+    /// as a file descriptor with `lowerdir+` (one fsconfig call per layer), so
+    /// neither the one-page limit of mount(2) nor the 256-byte limit of an
+    /// fsconfig string applies. Nothing is attached until every parameter
+    /// was accepted, so a failure leaves no mount behind.
+    ///
+    /// # Errors
+    /// [`Error::Open`] for a layer that cannot be opened, [`Error::Fsopen`],
+    /// [`Error::Fsconfig`] (with the kernel's log message),
+    /// [`Error::Fsmount`], [`Error::MoveMount`]; with mount(2)
+    /// [`Error::OptionsTooLong`] and [`Error::Mount`].
+    pub fn mount_with(&self, api: MountApi) -> Result<OverlayMount> {
+        match api {
+            MountApi::Legacy => self.mount_legacy(),
+            MountApi::New => self.mount_new(),
+            MountApi::Auto => match self.mount_new() {
+                Ok(m) => Ok(m),
+                Err(e) if new_api_unavailable(&e) => self.mount_legacy(),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    fn target_cstring(&self) -> Result<CString> {
+        cstring(&self.target, Role::Target)
+    }
+
+    fn mount_new(&self) -> Result<OverlayMount> {
+        let target = self.target_cstring()?;
+        let fs = sys::fsopen(c"overlay").map_err(|source| Error::Fsopen { source })?;
+        let fsconfig_err =
+            |key: &str, path: Option<&Path>, source: std::io::Error| Error::Fsconfig {
+                key: key.to_string(),
+                path: path.map(Path::to_path_buf),
+                target: self.target.clone(),
+                log: sys::read_fs_log(fs.as_fd()),
+                source,
+            };
+        let set_dir = |key: &CStr, role: Role, path: &Path| -> Result<()> {
+            let dir = open_dir(path, role)?;
+            sys::fsconfig_set_fd(fs.as_fd(), key, dir.as_fd())
+                .map_err(|e| fsconfig_err(&key.to_string_lossy(), Some(path), e))
+        };
+        for (i, p) in self.lowers.iter().enumerate() {
+            set_dir(c"lowerdir+", Role::Lower(i), p)?;
+        }
+        for (i, p) in self.data_lowers.iter().enumerate() {
+            set_dir(c"datadir+", Role::DataLower(i), p)?;
+        }
+        if let Some((upper, work)) = &self.upper {
+            set_dir(c"upperdir", Role::Upper, upper)?;
+            set_dir(c"workdir", Role::Work, work)?;
+        }
+        for (key, value) in self.value_options() {
+            let ckey = CString::new(key).map_err(|_| Error::InvalidPath {
+                role: Role::Target,
+                path: self.target.clone(),
+            })?;
+            let res = match value {
+                Some(v) => {
+                    let cv = CString::new(v).map_err(|_| Error::InvalidPath {
+                        role: Role::Target,
+                        path: self.target.clone(),
+                    })?;
+                    sys::fsconfig_set_string(fs.as_fd(), &ckey, &cv)
+                }
+                None => sys::fsconfig_set_flag(fs.as_fd(), &ckey),
+            };
+            res.map_err(|e| fsconfig_err(key, None, e))?;
+        }
+        sys::fsconfig_create(fs.as_fd()).map_err(|e| fsconfig_err("create", None, e))?;
+        let attr = if self.options.read_only {
+            sys::MOUNT_ATTR_RDONLY
+        } else {
+            0
+        };
+        let mnt = sys::fsmount(fs.as_fd(), attr).map_err(|source| Error::Fsmount {
+            target: self.target.clone(),
+            log: sys::read_fs_log(fs.as_fd()),
+            source,
+        })?;
+        // Until move_mount succeeds the mount is detached: dropping `mnt`
+        // on error frees it, nothing is left behind.
+        sys::move_mount(mnt.as_fd(), &target).map_err(|source| Error::MoveMount {
+            target: self.target.clone(),
+            source,
+        })?;
+        Ok(OverlayMount::new(self.target.clone(), target))
+    }
+
+    fn mount_legacy(&self) -> Result<OverlayMount> {
+        let target = self.target_cstring()?;
+        let data = self.render_legacy_options();
+        let max = sys::page_size() - 1;
+        if data.len() > max {
+            return Err(Error::OptionsTooLong {
+                target: self.target.clone(),
+                len: data.len(),
+                max,
+            });
+        }
+        let options = String::from_utf8_lossy(&data).into_owned();
+        let cdata = CString::new(data).map_err(|_| Error::InvalidPath {
+            role: Role::Target,
+            path: self.target.clone(),
+        })?;
+        let flags = if self.options.read_only {
+            libc::MS_RDONLY
+        } else {
+            0
+        };
+        sys::mount_overlay(&target, flags, &cdata).map_err(|source| Error::Mount {
+            target: self.target.clone(),
+            options,
+            source,
+        })?;
+        Ok(OverlayMount::new(self.target.clone(), target))
+    }
+
+    /// The non-path options as `(key, Some(value))` or `(flag, None)`, in the
+    /// order both interfaces pass them.
+    pub fn value_options(&self) -> Vec<(&'static str, Option<&'static str>)> {
+        let o = &self.options;
+        let on_off = |b: bool| if b { "on" } else { "off" };
+        let mut v = Vec::new();
+        if o.userxattr {
+            v.push(("userxattr", None));
+        }
+        if let Some(r) = o.redirect_dir {
+            v.push(("redirect_dir", Some(r.as_str())));
+        }
+        if let Some(b) = o.index {
+            v.push(("index", Some(on_off(b))));
+        }
+        if let Some(b) = o.metacopy {
+            v.push(("metacopy", Some(on_off(b))));
+        } else if !self.data_lowers.is_empty() {
+            // Data-only layers are reached through metacopy redirects only.
+            v.push(("metacopy", Some("on")));
+        }
+        if let Some(x) = o.xino {
+            v.push(("xino", Some(x.as_str())));
+        }
+        if o.volatile {
+            v.push(("volatile", None));
+        }
+        v
+    }
+
+    /// The option string mount(2) would get, e.g.
+    /// `lowerdir=/top:/bottom,upperdir=/u,workdir=/w,index=off`.
+    ///
+    /// Backslashes, commas and colons in paths are escaped with a backslash,
+    /// as overlayfs expects. Data-only layers follow the regular ones after
+    /// `::` separators.
+    pub fn render_legacy_options(&self) -> Vec<u8> {
+        let mut s = b"lowerdir=".to_vec();
+        for (i, p) in self.lowers.iter().enumerate() {
+            if i > 0 {
+                s.push(b':');
+            }
+            escape_into(&mut s, p.as_os_str());
+        }
+        for p in &self.data_lowers {
+            s.extend_from_slice(b"::");
+            escape_into(&mut s, p.as_os_str());
+        }
+        if let Some((upper, work)) = &self.upper {
+            s.extend_from_slice(b",upperdir=");
+            escape_into(&mut s, upper.as_os_str());
+            s.extend_from_slice(b",workdir=");
+            escape_into(&mut s, work.as_os_str());
+        }
+        for (key, value) in self.value_options() {
+            s.push(b',');
+            s.extend_from_slice(key.as_bytes());
+            if let Some(v) = value {
+                s.push(b'=');
+                s.extend_from_slice(v.as_bytes());
+            }
+        }
+        s
+    }
+}
+
+/// Escapes a path for an overlayfs option string: `\`, `,` and `:` get a
+/// leading backslash.
+pub fn escape_into(out: &mut Vec<u8>, path: &OsStr) {
+    for &b in path.as_bytes() {
+        if matches!(b, b'\\' | b',' | b':') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+}
+
+/// True when `e` says the running kernel lacks what the new mount API path
+/// needs: fsopen itself (ENOSYS), or layers passed as file descriptors with
+/// `lowerdir+` (overlayfs before Linux 6.13 answers "Bad value", before 6.8
+/// "Unknown parameter"). Any other failure is a real error and is returned.
+fn new_api_unavailable(e: &Error) -> bool {
+    match e {
+        Error::Fsopen { source } => source.raw_os_error() == Some(libc::ENOSYS),
+        Error::Fsconfig {
+            key, source, log, ..
+        } => {
+            key == "lowerdir+"
+                && source.raw_os_error() == Some(libc::EINVAL)
+                && (log.contains("Unknown parameter") || log.contains("Bad value"))
+        }
+        _ => false,
+    }
+}
+
+fn cstring(path: &Path, role: Role) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::InvalidPath {
+        role,
+        path: path.to_path_buf(),
+    })
+}
+
+fn open_dir(path: &Path, role: Role) -> Result<OwnedFd> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .map(|f: File| OwnedFd::from(f))
+        .map_err(|source| Error::Open {
+            role,
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn check_upper_work(upper: &Path, work: &Path) -> Result<()> {
+    let different = || Error::UpperWorkDifferentFilesystems {
+        upper: upper.to_path_buf(),
+        work: work.to_path_buf(),
+    };
+    let stat = |role, p: &Path| {
+        std::fs::metadata(p).map_err(|source| Error::Stat {
+            role,
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    if stat(Role::Upper, upper)?.dev() != stat(Role::Work, work)?.dev() {
+        return Err(different());
+    }
+    let mnt = |role, p: &Path| {
+        sys::mount_id(&cstring(p, role)?).map_err(|source| Error::Stat {
+            role,
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    if let (Some(a), Some(b)) = (mnt(Role::Upper, upper)?, mnt(Role::Work, work)?) {
+        if a != b {
+            return Err(different());
+        }
+    }
+    let canon = |role, p: &Path| {
+        std::fs::canonicalize(p).map_err(|source| Error::Stat {
+            role,
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    let (cu, cw) = (canon(Role::Upper, upper)?, canon(Role::Work, work)?);
+    if cu.starts_with(&cw) || cw.starts_with(&cu) {
+        return Err(Error::UpperWorkNested {
+            upper: upper.to_path_buf(),
+            work: work.to_path_buf(),
+        });
+    }
+    let entries = std::fs::read_dir(work).map_err(|source| Error::ReadDir {
+        path: work.to_path_buf(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| Error::ReadDir {
+            path: work.to_path_buf(),
+            source,
+        })?;
+        let name = entry.file_name();
+        let own = WORK_DIR_OWN_ENTRIES.iter().any(|n| OsStr::new(n) == name);
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if !(own && is_dir) {
+            return Err(Error::WorkDirNotEmpty {
+                path: work.to_path_buf(),
+                entry: entry.path(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// How [`OverlayMount::unmount_with`] detaches the overlay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Unmount {
+    /// umount2(target, 0): fails with EBUSY while files are open.
+    #[default]
+    Normal,
+    /// umount2(target, MNT_DETACH): detach now, free when no longer busy.
+    Detach,
+}
+
+/// A mounted overlay. Dropping it unmounts (lazily, if it is busy);
+/// [`OverlayMount::unmount`] does the same and returns the error.
+#[derive(Debug)]
+#[must_use = "dropping an OverlayMount unmounts it"]
+pub struct OverlayMount {
+    target: PathBuf,
+    ctarget: CString,
+    mounted: bool,
+}
+
+impl OverlayMount {
+    fn new(target: PathBuf, ctarget: CString) -> Self {
+        OverlayMount {
+            target,
+            ctarget,
+            mounted: true,
+        }
+    }
+
+    /// The mount point.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Unmounts (umount2 without flags).
+    ///
+    /// # Errors
+    /// [`Error::Unmount`], e.g. EBUSY while a file is open on the overlay; the
+    /// guard then still unmounts lazily when dropped.
+    pub fn unmount(self) -> Result<()> {
+        self.unmount_with(Unmount::Normal)
+    }
+
+    /// Unmounts with the given mode.
+    ///
+    /// # Errors
+    /// [`Error::Unmount`] with umount2's error.
+    pub fn unmount_with(mut self, mode: Unmount) -> Result<()> {
+        let flags = match mode {
+            Unmount::Normal => 0,
+            Unmount::Detach => libc::MNT_DETACH,
+        };
+        sys::umount2(&self.ctarget, flags).map_err(|source| Error::Unmount {
+            target: self.target.clone(),
+            source,
+        })?;
+        self.mounted = false;
+        Ok(())
+    }
+
+    /// Leaves the overlay mounted and returns its mount point (for a
+    /// container root that outlives this process, or that pivot_root will
+    /// take over).
+    pub fn leak(mut self) -> PathBuf {
+        self.mounted = false;
+        std::mem::take(&mut self.target)
+    }
+}
+
+impl Drop for OverlayMount {
+    fn drop(&mut self) {
+        if self.mounted && sys::umount2(&self.ctarget, 0).is_err() {
+            let _ = sys::umount2(&self.ctarget, libc::MNT_DETACH);
+        }
+    }
+}
