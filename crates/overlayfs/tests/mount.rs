@@ -431,8 +431,9 @@ fn hand_made_whiteout_and_opaque_dir_hide_lower_content() {
         )?;
         m.unmount().map_err(e("unmount"))?;
         // The same layers as upper-vs-lower changes.
-        let changes = hull_overlayfs::changes(&top, std::slice::from_ref(&bottom), XattrNamespace::Trusted)
-            .map_err(e("changes"))?;
+        let changes =
+            hull_overlayfs::changes(&top, std::slice::from_ref(&bottom), XattrNamespace::Trusted)
+                .map_err(e("changes"))?;
         let want = vec![
             Change {
                 path: "d".into(),
