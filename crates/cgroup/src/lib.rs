@@ -1,3 +1,9 @@
-//! hull-cgroup: work in progress.
-
+//! hull-cgroup: cgroups v1, v2 and hybrid.
 #![deny(unsafe_code)]
+
+pub mod error;
+pub mod layout;
+pub mod parse;
+
+pub use error::{Error, ParseError, Result};
+pub use layout::{Controller, Layout, Mode, V1Hierarchy, V2Hierarchy};
