@@ -828,3 +828,197 @@ impl Drop for OverlayMount {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::os::unix::ffi::OsStringExt;
+
+    /// Splits like overlayfs' ovl_next_opt: on unescaped commas, keeping the
+    /// escapes.
+    fn split_unescaped(s: &[u8], sep: u8) -> Vec<Vec<u8>> {
+        let mut out = vec![Vec::new()];
+        let mut i = 0;
+        while i < s.len() {
+            let b = s[i];
+            if b == b'\\' && i + 1 < s.len() {
+                let last = out.last_mut().expect("non-empty");
+                last.push(b);
+                last.push(s[i + 1]);
+                i += 2;
+                continue;
+            }
+            if b == sep {
+                out.push(Vec::new());
+            } else {
+                out.last_mut().expect("non-empty").push(b);
+            }
+            i += 1;
+        }
+        out
+    }
+
+    fn unescape(s: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < s.len() {
+            if s[i] == b'\\' && i + 1 < s.len() {
+                i += 1;
+            }
+            out.push(s[i]);
+            i += 1;
+        }
+        out
+    }
+
+    /// Parses a rendered option string the way the kernel does: options,
+    /// then `lowerdir` layers (`::` starts data-only layers), unescaped.
+    #[allow(clippy::type_complexity)]
+    fn parse(
+        s: &[u8],
+    ) -> (
+        Vec<Vec<u8>>,
+        Vec<Vec<u8>>,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        Vec<String>,
+    ) {
+        let (mut lowers, mut data, mut upper, mut work, mut rest) =
+            (Vec::new(), Vec::new(), None, None, Vec::new());
+        for opt in split_unescaped(s, b',') {
+            let eq = opt.iter().position(|&b| b == b'=');
+            let (key, value) = match eq {
+                Some(i) => (&opt[..i], Some(&opt[i + 1..])),
+                None => (&opt[..], None),
+            };
+            match (key, value) {
+                (b"lowerdir", Some(v)) => {
+                    let mut in_data = false;
+                    for part in split_unescaped(v, b':') {
+                        if part.is_empty() {
+                            in_data = true;
+                            continue;
+                        }
+                        if in_data {
+                            data.push(unescape(&part));
+                        } else {
+                            lowers.push(unescape(&part));
+                        }
+                    }
+                }
+                (b"upperdir", Some(v)) => upper = Some(unescape(v)),
+                (b"workdir", Some(v)) => work = Some(unescape(v)),
+                _ => rest.push(String::from_utf8_lossy(&opt).into_owned()),
+            }
+        }
+        (lowers, data, upper, work, rest)
+    }
+
+    fn path_bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                3 => prop::sample::select(vec![b'\\', b',', b':', b'=', b'/', b' ']),
+                5 => 1u8..=255,
+            ],
+            1..24,
+        )
+    }
+
+    fn options() -> impl Strategy<Value = Options> {
+        (
+            any::<bool>(),
+            any::<bool>(),
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(prop::sample::select(vec![
+                RedirectDir::On,
+                RedirectDir::Follow,
+                RedirectDir::NoFollow,
+                RedirectDir::Off,
+            ])),
+            proptest::option::of(prop::sample::select(vec![Xino::On, Xino::Off, Xino::Auto])),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(read_only, volatile, index, metacopy, redirect_dir, xino, userxattr)| Options {
+                    read_only,
+                    volatile,
+                    index,
+                    metacopy,
+                    redirect_dir,
+                    xino,
+                    userxattr,
+                },
+            )
+    }
+
+    proptest! {
+        /// Every path survives escaping and the kernel's splitting, and every
+        /// option appears once with its value.
+        #[test]
+        fn legacy_options_round_trip(
+            lowers in proptest::collection::vec(path_bytes(), 1..6),
+            data in proptest::collection::vec(path_bytes(), 0..3),
+            upper in proptest::option::of((path_bytes(), path_bytes())),
+            options in options(),
+        ) {
+            let p = |v: &Vec<u8>| PathBuf::from(std::ffi::OsString::from_vec(v.clone()));
+            let ov = Overlay {
+                lowers: lowers.iter().map(p).collect(),
+                data_lowers: data.iter().map(p).collect(),
+                upper: upper.as_ref().map(|(u, w)| (p(u), p(w))),
+                target: PathBuf::from("/mnt"),
+                options: options.clone(),
+            };
+            let s = ov.render_legacy_options();
+            prop_assert!(!s.contains(&0));
+            let (l, d, u, w, rest) = parse(&s);
+            prop_assert_eq!(l, lowers);
+            prop_assert_eq!(d, data.clone());
+            prop_assert_eq!(u, upper.as_ref().map(|x| x.0.clone()));
+            prop_assert_eq!(w, upper.as_ref().map(|x| x.1.clone()));
+            let want: Vec<String> = ov
+                .value_options()
+                .into_iter()
+                .map(|(k, v)| match v { Some(v) => format!("{k}={v}"), None => k.to_string() })
+                .collect();
+            prop_assert_eq!(&rest, &want);
+            prop_assert_eq!(rest.iter().any(|o| o == "userxattr"), options.userxattr);
+            prop_assert_eq!(rest.iter().any(|o| o == "volatile"), options.volatile);
+            if let Some(b) = options.index {
+                let want = format!("index={}", if b { "on" } else { "off" });
+                prop_assert!(rest.contains(&want));
+            }
+            if !data.is_empty() && options.metacopy.is_none() {
+                prop_assert!(rest.iter().any(|o| o == "metacopy=on"));
+            }
+        }
+    }
+
+    #[test]
+    fn escape_examples() {
+        let mut v = Vec::new();
+        escape_into(&mut v, OsStr::new("/a:b,c\\d"));
+        assert_eq!(v, b"/a\\:b\\,c\\\\d");
+    }
+
+    #[test]
+    fn render_example() {
+        let ov = Overlay {
+            lowers: vec!["/top".into(), "/bottom".into()],
+            data_lowers: vec!["/data".into()],
+            upper: Some(("/u".into(), "/w".into())),
+            target: "/m".into(),
+            options: Options {
+                index: Some(false),
+                xino: Some(Xino::Auto),
+                ..Options::default()
+            },
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&ov.render_legacy_options()),
+            "lowerdir=/top:/bottom::/data,upperdir=/u,workdir=/w,index=off,metacopy=on,xino=auto"
+        );
+    }
+}

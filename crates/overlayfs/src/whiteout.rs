@@ -163,3 +163,59 @@ fn valid_component(b: &[u8]) -> bool {
 pub fn oci_whiteout_name(name: &OsStr) -> OsString {
     OciName::Whiteout(name).to_os_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                3 => prop::sample::select(vec![b'.', b'w', b'h', b'/', b'o', b'p', b'q', 0u8]),
+                2 => any::<u8>(),
+            ],
+            0..16,
+        )
+    }
+
+    proptest! {
+        /// Parsing never panics, and whatever parses renders back to the
+        /// same bytes.
+        #[test]
+        fn oci_name_parse_render_round_trip(bytes in name()) {
+            let n = OsStr::from_bytes(&bytes);
+            if let Some(parsed) = OciName::parse(n) {
+                let rendered = parsed.to_os_string();
+                prop_assert_eq!(rendered.as_bytes(), &bytes[..]);
+                prop_assert!(!bytes.contains(&b'/') && !bytes.contains(&0));
+            }
+        }
+
+        /// The whiteout of any valid ordinary name parses back to that name.
+        #[test]
+        fn oci_whiteout_of_valid_name_round_trips(bytes in name()) {
+            let n = OsStr::from_bytes(&bytes);
+            if let Some(OciName::Regular(_)) = OciName::parse(n) {
+                let wh = oci_whiteout_name(n);
+                prop_assert_eq!(OciName::parse(&wh), Some(OciName::Whiteout(n)));
+            }
+        }
+    }
+
+    #[test]
+    fn oci_name_examples() {
+        fn p(s: &str) -> Option<OciName<'_>> {
+            OciName::parse(OsStr::new(s))
+        }
+        assert_eq!(p(".wh..wh..opq"), Some(OciName::Opaque));
+        assert_eq!(p(".wh.foo"), Some(OciName::Whiteout(OsStr::new("foo"))));
+        assert_eq!(p("foo"), Some(OciName::Regular(OsStr::new("foo"))));
+        assert_eq!(p(".wh."), None);
+        assert_eq!(p(".wh.."), None);
+        assert_eq!(p(".wh..wh.x"), None);
+        assert_eq!(p("a/b"), None);
+        assert_eq!(p(""), None);
+        assert_eq!(p(".."), None);
+    }
+}
