@@ -93,12 +93,25 @@ pub struct Child {
     pub(crate) pid: i32,
     pub(crate) pidfd: OwnedFd,
     pub(crate) status: Option<ExitStatus>,
+    /// Set while a created child waits at its start gate.
+    pub(crate) pending: Option<Pending>,
     /// The write end of the child's stdin, when it was piped.
     pub stdin: Option<File>,
     /// The read end of the child's stdout, when it was piped.
     pub stdout: Option<File>,
     /// The read end of the child's stderr, when it was piped.
     pub stderr: Option<File>,
+}
+
+/// What a created child (waiting at its start gate) still needs from the
+/// parent: the gate, the report pipe, and the stack and data it may still
+/// be using.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub gate: OwnedFd,
+    pub report: File,
+    pub _stack: Option<crate::sys::Stack>,
+    pub prepared: Option<Box<crate::spawn::Prepared>>,
 }
 
 /// The output of a finished process ([`Command::output`](crate::Command::output)).
@@ -116,6 +129,27 @@ impl Child {
     /// The process id, as seen from the caller's PID namespace.
     pub fn id(&self) -> i32 {
         self.pid
+    }
+
+    /// True while the child waits at its start gate
+    /// ([`Command::start_gate`](crate::Command::start_gate)).
+    pub fn is_created(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Lets a created child run: opens its start gate and returns once the
+    /// program is running. Does nothing for a child that was not created
+    /// with a gate or was started already.
+    ///
+    /// # Errors
+    /// [`Error::Spawn`] if execve (or another last step) failed; the child
+    /// has then exited and been reaped.
+    pub fn start(&mut self) -> Result<()> {
+        let r = crate::spawn::start_pending(&mut self.pending, &self.pidfd);
+        if r.is_err() {
+            self.status = Some(ExitStatus::Exited(127));
+        }
+        r
     }
 
     /// The pidfd (readable when the process has exited, for poll/epoll).
@@ -210,6 +244,19 @@ impl Child {
             stdout,
             stderr,
         })
+    }
+}
+
+impl Drop for Child {
+    /// A created child that was never started is killed and reaped, and
+    /// only then is the memory it was using freed. A running child is left
+    /// alone.
+    fn drop(&mut self) {
+        if let Some(p) = self.pending.take() {
+            let _ = sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
+            let _ = sys::waitid_pidfd(self.pidfd.as_fd(), libc::WEXITED);
+            drop(p);
+        }
     }
 }
 

@@ -608,3 +608,187 @@ fn falls_back_to_clone_without_clone3() {
         }
     });
 }
+
+#[test]
+fn child_ops_build_a_root_from_the_host() {
+    require_root!();
+    use hull_ns::ChildOp;
+    let root = tempdir("root");
+    let before = Snapshot::take();
+    let r = |p: &str| root.join(p.trim_start_matches('/'));
+    let mount =
+        |source: Option<&str>, target: std::path::PathBuf, fstype: Option<&str>, flags: u64| {
+            ChildOp::Mount {
+                source: source.map(Into::into),
+                target,
+                fstype: fstype.map(Into::into),
+                flags,
+                data: None,
+                optional: false,
+            }
+        };
+    let ms = |f: libc::c_ulong| -> u64 { f };
+    let mut ops = vec![
+        mount(None, "/".into(), None, ms(libc::MS_REC | libc::MS_PRIVATE)),
+        mount(Some("hull-root"), root.clone(), Some("tmpfs"), 0),
+        ChildOp::Mkdir {
+            path: r("usr"),
+            mode: 0o755,
+        },
+        ChildOp::Mkdir {
+            path: r("proc"),
+            mode: 0o555,
+        },
+        ChildOp::Mkdir {
+            path: r("dev"),
+            mode: 0o755,
+        },
+        ChildOp::CreateFile {
+            path: r("dev/null"),
+            mode: 0o666,
+        },
+        mount(Some("/dev/null"), r("dev/null"), None, ms(libc::MS_BIND)),
+        mount(
+            Some("/usr"),
+            r("usr"),
+            None,
+            ms(libc::MS_BIND | libc::MS_REC),
+        ),
+    ];
+    for l in ["bin", "sbin", "lib", "lib64"] {
+        ops.push(ChildOp::Symlink {
+            target: format!("usr/{l}").into(),
+            link: r(l),
+        });
+    }
+    ops.extend([
+        ChildOp::PivotRoot {
+            new_root: root.clone(),
+        },
+        mount(Some("proc"), "/proc".into(), Some("proc"), 0),
+        ChildOp::MaskPath {
+            path: "/proc/cmdline".into(),
+        },
+        ChildOp::MaskPath {
+            path: "/proc/sys/fs".into(),
+        },
+        ChildOp::MaskPath {
+            path: "/proc/hull-missing".into(),
+        },
+        ChildOp::ReadonlyPath {
+            path: "/usr".into(),
+        },
+        ChildOp::SetRlimit {
+            resource: libc::RLIMIT_NOFILE,
+            soft: 100,
+            hard: 200,
+        },
+        ChildOp::BoundingSet {
+            keep: 1 << 0, /* CAP_CHOWN */
+        },
+        ChildOp::SetIds {
+            uid: 1000,
+            gid: 1000,
+            groups: vec![1001],
+        },
+        ChildOp::Capabilities {
+            effective: 1 << 0, /* CAP_CHOWN */
+            permitted: 1 << 0, /* CAP_CHOWN */
+            // Ambient (which needs inheritable) is what keeps a capability
+            // across execve for a non-root user.
+            inheritable: 1 << 0,
+            ambient: 1 << 0,
+        },
+        ChildOp::NoNewPrivs,
+        ChildOp::Setsid,
+    ]);
+    let script = "ls /; wc -c < /proc/cmdline; ls /proc/sys/fs | wc -l; ulimit -n; id -u; id -G; \
+                  grep -E '^(CapBnd|CapEff|NoNewPrivs)' /proc/self/status; \
+                  touch /usr/hull-x 2>/dev/null && echo writable || echo read-only";
+    let out = stdout_of(
+        sh(script)
+            .new_namespaces(Namespaces::MNT | Namespaces::PID)
+            .child_ops(ops)
+            .current_dir("/"),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        &lines[..7],
+        ["bin", "dev", "lib", "lib64", "proc", "sbin", "usr"],
+        "{out}"
+    );
+    assert_eq!(lines[7].trim(), "0", "file masked");
+    assert_eq!(lines[8].trim(), "0", "directory masked");
+    assert_eq!(lines[9], "100");
+    assert_eq!(lines[10], "1000");
+    assert_eq!(lines[11], "1000 1001");
+    assert!(lines[12].ends_with("0000000000000001"), "{}", lines[12]);
+    assert!(lines[13].ends_with("0000000000000001"), "{}", lines[13]);
+    assert!(lines[14].ends_with('1'), "{}", lines[14]);
+    assert_eq!(lines[15], "read-only");
+    before.assert_no_leaks(&[]);
+    std::fs::remove_dir(&root).unwrap();
+}
+
+#[test]
+fn failing_child_op_names_its_path() {
+    require_root!();
+    let err = Command::new("true")
+        .new_namespaces(Namespaces::MNT)
+        .child_ops([hull_ns::ChildOp::PivotRoot {
+            new_root: "/nonexistent-root".into(),
+        }])
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Spawn {
+                step: Step::ChildOp,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("/nonexistent-root"), "{err}");
+}
+
+#[test]
+fn start_gate_splits_create_and_start() {
+    require_root!();
+    let dir = tempdir("gate");
+    let marker = dir.join("ran");
+    let mut child = sh(&format!("touch {}", marker.display()))
+        .new_namespaces(Namespaces::PID)
+        .start_gate(true)
+        .spawn()
+        .unwrap();
+    assert!(child.is_created());
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!marker.exists(), "the program ran before start");
+    assert_eq!(child.try_wait().unwrap(), None);
+    child.start().unwrap();
+    assert!(!child.is_created());
+    assert!(child.wait().unwrap().success());
+    assert!(marker.exists());
+
+    // A created child that is dropped is killed, and the program never runs.
+    let marker2 = dir.join("never");
+    let child = sh(&format!("touch {}", marker2.display()))
+        .start_gate(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    drop(child);
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert!(!marker2.exists());
+
+    // An exec failure is reported by start().
+    let mut child = Command::new("hull-no-such-program")
+        .start_gate(true)
+        .spawn()
+        .unwrap();
+    let err = child.start().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -12,8 +12,8 @@
 //! The steps, in order (each a function below): [`join_namespaces`],
 //! [`unshare_time`], [`signal_ready`], [`wait_for_parent`], [`set_names`],
 //! [`mount_proc`], [`fork_init`] (then [`run_init`] in PID 1),
-//! [`set_ids`], [`change_dir`], [`set_stdio`], [`close_fds`], [`reset_signals`],
-//! [`run_pre_exec`], [`exec`].
+//! [`run_ops`], [`set_ids`], [`change_dir`], [`set_stdio`], [`close_fds`],
+//! [`reset_signals`], [`run_pre_exec`], [`wait_at_gate`], [`exec`].
 
 #![allow(unsafe_code)]
 // The raw system call ABI deals in machine words: the casts between
@@ -25,6 +25,7 @@
     clippy::cast_possible_wrap
 )]
 
+use crate::ops::{RawOp, code};
 use crate::sys::raw;
 
 use super::Step;
@@ -100,6 +101,12 @@ pub(crate) struct Plan {
     pub stdio: [i32; 3],
     pub close_fds: bool,
     pub hooks: *mut Hooks,
+    /// The caller's extra steps ([`crate::ChildOp`]), in order.
+    pub ops: *const RawOp,
+    pub n_ops: usize,
+    /// Read end of the start gate, or -1: the child reports
+    /// [`Step::AtGate`] and waits for a byte before execve.
+    pub gate_fd: i32,
     /// Candidate paths of the program, NULL-terminated, tried in order.
     pub paths: *const *const libc::c_char,
     pub argv: *const *const libc::c_char,
@@ -145,12 +152,14 @@ fn run(plan: &Plan) -> ! {
     set_names(plan);
     mount_proc(plan);
     fork_init(plan);
+    run_ops(plan);
     set_ids(plan);
     change_dir(plan);
     set_stdio(plan);
     close_fds(plan);
     reset_signals(plan);
     run_pre_exec(plan);
+    wait_at_gate(plan);
     exec(plan)
 }
 
@@ -362,6 +371,234 @@ fn run_init(plan: &Plan, main: i32) -> ! {
             unsafe { raw::syscall3(libc::SYS_kill, main as usize, sig as usize, 0) };
         }
     }
+}
+
+/// Runs the caller's extra steps ([`crate::ChildOp`]) in order.
+fn run_ops(plan: &Plan) {
+    for i in 0..plan.n_ops {
+        // SAFETY: `ops` points to `n_ops` prepared entries.
+        let op = unsafe { &*plan.ops.add(i) };
+        let r = run_op(op);
+        let skipped = op.optional && r == -(libc::ENOENT as isize);
+        if r < 0 && !skipped {
+            fail(plan, Step::ChildOp, r, i as u32);
+        }
+    }
+}
+
+const AT_FDCWD: usize = libc::AT_FDCWD as usize;
+
+/// One op; returns 0 or `-errno`.
+fn run_op(op: &RawOp) -> isize {
+    let a = op.a.map(|x| x as usize);
+    // SAFETY: for every call below, the pointers in `a` were prepared by
+    // the parent for this opcode (NUL-terminated strings, buffers with their
+    // lengths) and outlive the child's use of them; the other words are
+    // plain integers.
+    unsafe {
+        match op.code {
+            code::MOUNT => raw::syscall6(libc::SYS_mount, a[0], a[1], a[2], a[3], a[4], 0),
+            code::PIVOT_ROOT => {
+                let dot = c".".as_ptr() as usize;
+                let mut r = raw::syscall3(libc::SYS_chdir, a[0], 0, 0);
+                if r == 0 {
+                    r = raw::syscall3(libc::SYS_pivot_root, dot, dot, 0);
+                }
+                if r == 0 {
+                    r = raw::syscall3(libc::SYS_umount2, dot, libc::MNT_DETACH as usize, 0);
+                }
+                if r == 0 {
+                    r = raw::syscall3(libc::SYS_chdir, c"/".as_ptr() as usize, 0, 0);
+                }
+                r
+            }
+            code::MKDIR => ok_if_exists(raw::syscall3(libc::SYS_mkdirat, AT_FDCWD, a[0], a[1])),
+            code::CREATE_FILE => {
+                let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOCTTY;
+                let fd =
+                    raw::syscall6(libc::SYS_openat, AT_FDCWD, a[0], flags as usize, a[1], 0, 0);
+                if fd < 0 {
+                    return fd;
+                }
+                raw::syscall3(libc::SYS_close, fd as usize, 0, 0);
+                0
+            }
+            code::SYMLINK => ok_if_exists(raw::syscall3(libc::SYS_symlinkat, a[0], AT_FDCWD, a[1])),
+            code::WRITE_FILE => {
+                let flags = libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOCTTY;
+                let fd = raw::syscall6(libc::SYS_openat, AT_FDCWD, a[0], flags as usize, 0, 0, 0);
+                if fd < 0 {
+                    return fd;
+                }
+                let data = core::slice::from_raw_parts(a[1] as *const u8, a[2]);
+                let r = raw::write_all(fd as i32, data);
+                raw::syscall3(libc::SYS_close, fd as usize, 0, 0);
+                r.min(0)
+            }
+            code::MASK_PATH => {
+                let null = c"/dev/null".as_ptr() as usize;
+                let r = raw::syscall6(libc::SYS_mount, null, a[0], 0, libc::MS_BIND as usize, 0, 0);
+                if r == -(libc::ENOTDIR as isize) || r == -(libc::EISDIR as isize) {
+                    let tmpfs = c"tmpfs".as_ptr() as usize;
+                    let flags =
+                        (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)
+                            as usize;
+                    raw::syscall6(
+                        libc::SYS_mount,
+                        tmpfs,
+                        a[0],
+                        tmpfs,
+                        flags,
+                        c"size=0".as_ptr() as usize,
+                        0,
+                    )
+                } else {
+                    r
+                }
+            }
+            code::READONLY_PATH => {
+                let bind = (libc::MS_BIND | libc::MS_REC) as usize;
+                let r = raw::syscall6(libc::SYS_mount, a[0], a[0], 0, bind, 0, 0);
+                if r < 0 {
+                    return r;
+                }
+                // Keep the flags a user namespace may have locked.
+                let mut st = KStatfs::default();
+                let r = raw::syscall3(libc::SYS_statfs, a[0], &mut st as *mut KStatfs as usize, 0);
+                if r < 0 {
+                    return r;
+                }
+                let keep = (libc::ST_NOSUID
+                    | libc::ST_NODEV
+                    | libc::ST_NOEXEC
+                    | libc::ST_NOATIME
+                    | libc::ST_NODIRATIME
+                    | libc::ST_RELATIME) as usize;
+                let flags = (libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY) as usize
+                    | (st.flags as usize & keep);
+                raw::syscall6(libc::SYS_mount, 0, a[0], 0, flags, 0, 0)
+            }
+            code::SET_RLIMIT => {
+                let lim = [a[1] as u64, a[2] as u64];
+                raw::syscall6(libc::SYS_prlimit64, 0, a[0], lim.as_ptr() as usize, 0, 0, 0)
+            }
+            code::SETSID => raw::syscall3(libc::SYS_setsid, 0, 0, 0).min(0),
+            code::SET_IDS => {
+                let steps = [
+                    (libc::SYS_prctl, [libc::PR_SET_KEEPCAPS as usize, 1, 0]),
+                    (libc::SYS_setgroups, [a[3], a[2], 0]),
+                    (libc::SYS_setresgid, [a[1], a[1], a[1]]),
+                    (libc::SYS_setresuid, [a[0], a[0], a[0]]),
+                ];
+                for (nr, args) in steps {
+                    let r = raw::syscall3(nr, args[0], args[1], args[2]);
+                    if r < 0 {
+                        return r;
+                    }
+                }
+                0
+            }
+            code::BOUNDING_SET => {
+                for cap in 0..=a[1] {
+                    if a[0] & (1 << cap) == 0 {
+                        let r =
+                            raw::syscall3(libc::SYS_prctl, libc::PR_CAPBSET_DROP as usize, cap, 0);
+                        if r < 0 && r != -(libc::EINVAL as isize) {
+                            return r;
+                        }
+                    }
+                }
+                0
+            }
+            code::CAPABILITIES => {
+                // _LINUX_CAPABILITY_VERSION_3: two 32-bit words per set.
+                let header: [u32; 2] = [0x2008_0522, 0];
+                let lo = |x: usize| (x & 0xffff_ffff) as u32;
+                let hi = |x: usize| (x >> 32) as u32;
+                let data: [u32; 6] = [lo(a[0]), lo(a[1]), lo(a[2]), hi(a[0]), hi(a[1]), hi(a[2])];
+                let r = raw::syscall3(
+                    libc::SYS_capset,
+                    header.as_ptr() as usize,
+                    data.as_ptr() as usize,
+                    0,
+                );
+                if r < 0 {
+                    return r;
+                }
+                let amb = libc::PR_CAP_AMBIENT as usize;
+                let r = raw::syscall6(
+                    libc::SYS_prctl,
+                    amb,
+                    libc::PR_CAP_AMBIENT_CLEAR_ALL as usize,
+                    0,
+                    0,
+                    0,
+                    0,
+                );
+                if r < 0 {
+                    return r;
+                }
+                for cap in 0..=a[4] {
+                    if a[3] & (1 << cap) != 0 {
+                        let raise = libc::PR_CAP_AMBIENT_RAISE as usize;
+                        let r = raw::syscall6(libc::SYS_prctl, amb, raise, cap, 0, 0, 0);
+                        if r < 0 {
+                            return r;
+                        }
+                    }
+                }
+                0
+            }
+            code::NO_NEW_PRIVS => raw::syscall6(
+                libc::SYS_prctl,
+                libc::PR_SET_NO_NEW_PRIVS as usize,
+                1,
+                0,
+                0,
+                0,
+                0,
+            ),
+            _ => -(libc::EINVAL as isize),
+        }
+    }
+}
+
+/// The kernel's `struct statfs` on x86_64 (libc's lacks `f_flags`).
+#[repr(C)]
+#[derive(Default)]
+struct KStatfs {
+    kind_bsize: [i64; 2],
+    counts: [u64; 5],
+    fsid: [i32; 2],
+    namelen_frsize: [i64; 2],
+    flags: i64,
+    spare: [i64; 4],
+}
+
+fn ok_if_exists(r: isize) -> isize {
+    if r == -(libc::EEXIST as isize) { 0 } else { r }
+}
+
+/// Create/start split: reports that everything is ready, then waits for the
+/// start signal (a byte on the gate). EOF means the caller gave up.
+fn wait_at_gate(plan: &Plan) {
+    if plan.gate_fd < 0 {
+        return;
+    }
+    let rec = Record {
+        step: Step::AtGate as u32,
+        ..Record::default()
+    };
+    let r = raw::write_all(plan.report_fd, &rec.to_bytes());
+    check(plan, Step::WaitAtGate, r, 0);
+    let mut b = [0u8; 1];
+    let r = raw::read(plan.gate_fd, &mut b);
+    if r == 0 {
+        raw::exit(127);
+    }
+    check(plan, Step::WaitAtGate, r, 0);
+    // SAFETY: closing an fd this process owns.
+    unsafe { raw::syscall3(libc::SYS_close, plan.gate_fd as usize, 0, 0) };
 }
 
 /// Becomes the requested user and group (after the parent wrote the id

@@ -35,7 +35,8 @@ use std::path::{Path, PathBuf};
 
 use crate::idmap::{IdMap, IdMapKind, write_proc_file, write_setgroups_deny};
 use crate::nsfd::{NsFd, ProcessNamespaces};
-use crate::process::Child;
+use crate::ops::{ChildOp, PreparedOps};
+use crate::process::{Child, Pending};
 use crate::sys::{self, CloneArgs, Stack};
 use crate::{Error, Namespaces, Result};
 
@@ -76,6 +77,12 @@ pub enum Step {
     Exec,
     /// Not a failure: the child is ready for the parent-side steps.
     Ready,
+    /// One of the caller's [`ChildOp`]s.
+    ChildOp,
+    /// Not a failure: the child waits at the start gate.
+    AtGate,
+    /// Waiting at the start gate.
+    WaitAtGate,
 }
 
 impl Step {
@@ -97,6 +104,9 @@ impl Step {
             PreExec,
             Exec,
             Ready,
+            ChildOp,
+            AtGate,
+            WaitAtGate,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -121,6 +131,9 @@ impl fmt::Display for Step {
             Step::PreExec => "pre-exec hook",
             Step::Exec => "execute",
             Step::Ready => "ready",
+            Step::ChildOp => "child step",
+            Step::AtGate => "at start gate",
+            Step::WaitAtGate => "wait at start gate",
         })
     }
 }
@@ -195,6 +208,8 @@ pub struct Command {
     cgroup: Option<OwnedFd>,
     close_fds: bool,
     hooks: Hooks,
+    ops: Vec<ChildOp>,
+    start_gate: bool,
 }
 
 impl fmt::Debug for Command {
@@ -242,6 +257,8 @@ impl Command {
             cgroup: None,
             close_fds: true,
             hooks: Vec::new(),
+            ops: Vec::new(),
+            start_gate: false,
         }
     }
 
@@ -414,6 +431,25 @@ impl Command {
         self
     }
 
+    /// Extra steps for the child, run in order after its namespaces,
+    /// hostname and /proc are set up and before it switches ids (see
+    /// [`Command::user`]), changes directory and executes the program: the
+    /// mounts, pivot_root, masked paths, limits and privileges of a
+    /// container. They run as raw system calls, prepared here.
+    pub fn child_ops(&mut self, ops: impl IntoIterator<Item = ChildOp>) -> &mut Command {
+        self.ops.extend(ops);
+        self
+    }
+
+    /// Create/start split: [`spawn`](Command::spawn) returns once the child
+    /// has done everything but execve and waits at a gate;
+    /// [`Child::start`] lets it run. Dropping the [`Child`] before then
+    /// kills it.
+    pub fn start_gate(&mut self, yes: bool) -> &mut Command {
+        self.start_gate = yes;
+        self
+    }
+
     /// Runs `f` in the child just before execve.
     ///
     /// # Safety
@@ -561,9 +597,6 @@ impl Command {
             .as_ref()
             .map(|c| cstring("current_dir", c))
             .transpose()?;
-        let argv = null_terminated(&argv_c);
-        let envp = null_terminated(&envp_c);
-        let paths = null_terminated(&paths_c);
 
         // Stdio: fds for the child, all numbered 3 or above, and our ends.
         let mut child_stdio: [Option<OwnedFd>; 3] = [None, None, None];
@@ -672,26 +705,50 @@ impl Command {
             sync = Some(sys::pipe().map_err(prep("create sync pipe"))?);
         }
 
-        let hostname = self.hostname.as_ref().map(|h| h.as_bytes().to_vec());
-        let domainname = self.domainname.as_ref().map(|h| h.as_bytes().to_vec());
+        let ops = crate::ops::prepare(&self.ops)?;
+        let gate = if self.start_gate {
+            Some(sys::pipe().map_err(prep("create start gate"))?)
+        } else {
+            None
+        };
+        let mut prepared = Box::new(Prepared {
+            program: program.clone(),
+            cwd: self.cwd.clone(),
+            hostname: self.hostname.as_ref().map(|h| h.as_bytes().to_vec()),
+            domainname: self.domainname.as_ref().map(|h| h.as_bytes().to_vec()),
+            joins: joins
+                .iter()
+                .map(|j| describe_join(j, &self.join, self.join_process))
+                .collect(),
+            argv: null_terminated(&argv_c),
+            envp: null_terminated(&envp_c),
+            paths: null_terminated(&paths_c),
+            _argv_c: argv_c,
+            _envp_c: envp_c,
+            _paths_c: paths_c,
+            cwd_c,
+            ops,
+            plan: None,
+        });
         let ptr_len = |v: &Option<Vec<u8>>| match v {
             Some(v) => (v.as_ptr(), v.len()),
             None => (std::ptr::null(), 0),
         };
-        let mut plan = Plan {
+        prepared.plan = Some(Plan {
             report_fd: report_wr.as_raw_fd(),
             sync_fd: sync.as_ref().map(|(r, _)| r.as_raw_fd()).unwrap_or(-1),
             want_ready,
             joins: join_arr,
             n_joins: joins.len(),
             unshare_time,
-            hostname: ptr_len(&hostname),
-            domainname: ptr_len(&domainname),
+            hostname: ptr_len(&prepared.hostname),
+            domainname: ptr_len(&prepared.domainname),
             mount_proc: self.mount_proc,
             init: self.init,
             ids: self.ids,
             clear_groups: !self.setgroups_deny,
-            cwd: cwd_c
+            cwd: prepared
+                .cwd_c
                 .as_ref()
                 .map(|c| c.as_ptr())
                 .unwrap_or(std::ptr::null()),
@@ -702,16 +759,23 @@ impl Command {
             } else {
                 &mut self.hooks
             },
-            paths: paths.as_ptr(),
-            argv: argv.as_ptr(),
-            envp: envp.as_ptr(),
-        };
+            ops: prepared.ops.raw.as_ptr(),
+            n_ops: prepared.ops.raw.len(),
+            gate_fd: gate.as_ref().map(|(r, _)| r.as_raw_fd()).unwrap_or(-1),
+            paths: prepared.paths.as_ptr(),
+            argv: prepared.argv.as_ptr(),
+            envp: prepared.envp.as_ptr(),
+        });
 
         let stack_size = if copy_memory { 256 * 1024 } else { 64 * 1024 };
         let stack = Stack::new(stack_size).map_err(prep("map child stack"))?;
-
+        let Some(plan) = prepared.plan.as_mut() else {
+            return Err(prep("plan")(std::io::Error::from_raw_os_error(
+                libc::EINVAL,
+            )));
+        };
         let cloned = clone_child(
-            &mut plan,
+            plan,
             &stack,
             clone_ns,
             copy_memory,
@@ -727,38 +791,42 @@ impl Command {
             },
         })?;
         // From here on, a child exists: until it has exec'd, it may run on
-        // `stack` and read `plan` and the strings, so an early return must
-        // kill and reap it first (the guard does).
+        // `stack` and read `prepared`, so an early return must kill and reap
+        // it first (the guard does), and only then free them.
         let mut guard = ChildGuard {
-            pid,
             pidfd: Some(pidfd),
             stack: Some(stack),
+            prepared: Some(prepared),
         };
         drop(report_wr);
         drop(child_stdio);
-        let sync_wr = sync.map(|(_, w)| w);
+        let gate_wr = gate.map(|(r, w)| {
+            drop(r);
+            w
+        });
+        let mut sync_wr = sync.map(|(_, w)| w);
 
-        let parent_steps = |guard: &ChildGuard| -> Result<()> {
+        let parent_steps = |pid: i32| -> Result<()> {
             if let Some(cg) = &self.cgroup {
                 if !used_clone3 {
-                    write_cgroup_procs(cg, guard.pid)?;
+                    write_cgroup_procs(cg, pid)?;
                 }
             }
             if let Some(m) = &self.uid_map {
                 if self.id_map_helper {
-                    m.write_with_helper(guard.pid, IdMapKind::Uid)?;
+                    m.write_with_helper(pid, IdMapKind::Uid)?;
                 } else {
-                    m.write_for(guard.pid, IdMapKind::Uid)?;
+                    m.write_for(pid, IdMapKind::Uid)?;
                 }
             }
             if let Some(m) = &self.gid_map {
                 if self.setgroups_deny {
-                    write_setgroups_deny(guard.pid)?;
+                    write_setgroups_deny(pid)?;
                 }
                 if self.id_map_helper {
-                    m.write_with_helper(guard.pid, IdMapKind::Gid)?;
+                    m.write_with_helper(pid, IdMapKind::Gid)?;
                 } else {
-                    m.write_for(guard.pid, IdMapKind::Gid)?;
+                    m.write_for(pid, IdMapKind::Gid)?;
                 }
             }
             if let Some(t) = self.time_offsets {
@@ -767,14 +835,12 @@ impl Command {
                     t.monotonic_secs, t.boottime_secs
                 );
                 write_proc_file(
-                    &PathBuf::from(format!("/proc/{}/timens_offsets", guard.pid)),
+                    &PathBuf::from(format!("/proc/{pid}/timens_offsets")),
                     text.as_bytes(),
                 )?;
             }
             Ok(())
         };
-
-        let mut released = false;
         let release = |sync_wr: Option<OwnedFd>| -> std::io::Result<()> {
             if let Some(w) = sync_wr {
                 let mut f = File::from(w);
@@ -782,70 +848,40 @@ impl Command {
             }
             Ok(())
         };
-        let mut sync_wr = sync_wr;
+        let parent_failed = |e: Error| Error::ParentStep {
+            program: program.clone(),
+            source: Box::new(e),
+        };
         if !want_ready {
-            if let Err(e) = parent_steps(&guard) {
-                return Err(Error::ParentStep {
-                    program,
-                    source: Box::new(e),
-                });
-            }
+            parent_steps(pid).map_err(parent_failed)?;
             release(sync_wr.take()).map_err(prep("release child"))?;
-            released = true;
         }
-
         loop {
-            let rec = match read_record(&mut report_rd) {
-                Ok(Some(r)) => r,
-                Ok(None) => break,
-                Err(e) => return Err(prep("read report pipe")(e)),
-            };
-            let step = Step::from_u32(rec.step);
-            if step == Some(Step::Ready) && !released {
-                if let Err(e) = parent_steps(&guard) {
-                    return Err(Error::ParentStep {
-                        program,
-                        source: Box::new(e),
-                    });
+            match guard.next_report(&mut report_rd)? {
+                Report::Ready if sync_wr.is_some() => {
+                    parent_steps(pid).map_err(parent_failed)?;
+                    release(sync_wr.take()).map_err(prep("release child"))?;
                 }
-                release(sync_wr.take()).map_err(prep("release child"))?;
-                released = true;
-                continue;
+                Report::AtGate => break,
+                Report::Exec | Report::Ready => break,
             }
-            let step = step.unwrap_or(Step::Exec);
-            let path = match step {
-                Step::Exec => Some(PathBuf::from(&self.program)),
-                Step::Chdir => self.cwd.clone(),
-                Step::MountProc => Some("/proc".into()),
-                Step::SetHostname => self.hostname.clone().map(PathBuf::from),
-                Step::JoinNamespace => joins
-                    .get(rec.detail as usize)
-                    .map(|j| describe_join(j, &self.join, self.join_process)),
-                Step::Stdio => {
-                    Some(["stdin", "stdout", "stderr"][(rec.detail as usize).min(2)].into())
-                }
-                _ => None,
-            };
-            guard.reap();
-            return Err(Error::Spawn {
-                program,
-                step,
-                path,
-                source: std::io::Error::from_raw_os_error(rec.errno),
-            });
         }
-        // EOF: the program is running (or, with an init, PID 1 is and the
-        // program has exec'd). The stack is free again.
+        let pending = gate_wr.map(|gate| Pending {
+            gate,
+            report: report_rd,
+            _stack: guard.stack.take(),
+            prepared: guard.prepared.take(),
+        });
         let Some(pidfd) = guard.disarm() else {
             return Err(prep("keep pidfd")(std::io::Error::from_raw_os_error(
                 libc::EBADF,
             )));
         };
-        drop(argv_c);
         Ok(Child {
             pid,
             pidfd,
             status: None,
+            pending,
             stdin: ours[0].take(),
             stdout: ours[1].take(),
             stderr: ours[2].take(),
@@ -965,26 +1001,136 @@ fn write_cgroup_procs(dir: &OwnedFd, pid: i32) -> Result<()> {
     write_proc_file(&path, pid.to_string().as_bytes())
 }
 
+/// Everything the child reads until it has exec'd: strings, pointer arrays,
+/// ops and the plan pointing into them. Boxed, so the addresses the plan
+/// holds stay valid when the box moves (into a created [`Child`]).
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    program: String,
+    cwd: Option<PathBuf>,
+    hostname: Option<Vec<u8>>,
+    domainname: Option<Vec<u8>>,
+    /// What each join entry is, for error messages.
+    joins: Vec<PathBuf>,
+    _argv_c: Vec<CString>,
+    _envp_c: Vec<CString>,
+    _paths_c: Vec<CString>,
+    cwd_c: Option<CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+    paths: Vec<*const libc::c_char>,
+    ops: PreparedOps,
+    plan: Option<Plan>,
+}
+
+// SAFETY: the raw pointers point into the box's own heap buffers; nothing
+// else aliases them, so moving the box to another thread is fine.
+unsafe impl Send for Prepared {}
+// SAFETY: as above; shared references only read.
+unsafe impl Sync for Prepared {}
+
+impl Prepared {
+    /// Turns a failure record into the error naming its step and object.
+    fn error(&self, rec: &Record) -> Error {
+        let step = Step::from_u32(rec.step).unwrap_or(Step::Exec);
+        let detail = rec.detail as usize;
+        let path = match step {
+            Step::Exec => Some(PathBuf::from(&self.program)),
+            Step::Chdir => self.cwd.clone(),
+            Step::MountProc => Some("/proc".into()),
+            Step::SetHostname => self
+                .hostname
+                .as_ref()
+                .map(|h| PathBuf::from(String::from_utf8_lossy(h).into_owned())),
+            Step::JoinNamespace => self.joins.get(detail).cloned(),
+            Step::ChildOp => self.ops.describe.get(detail).cloned(),
+            Step::Stdio => Some(["stdin", "stdout", "stderr"][detail.min(2)].into()),
+            _ => None,
+        };
+        Error::Spawn {
+            program: self.program.clone(),
+            step,
+            path,
+            source: std::io::Error::from_raw_os_error(rec.errno),
+        }
+    }
+}
+
+/// What the child said on the report pipe.
+pub(crate) enum Report {
+    /// Ready for the parent-side steps.
+    Ready,
+    /// Waiting at the start gate.
+    AtGate,
+    /// End of file: the program is running.
+    Exec,
+}
+
+/// Reads the next report; a failure record becomes the error (the child
+/// is reaped first, by the caller's guard on return).
+pub(crate) fn next_report(
+    report: &mut File,
+    prepared: Option<&Prepared>,
+    program: &str,
+) -> Result<std::result::Result<Report, Record>> {
+    let rec = read_record(report).map_err(|source| Error::Prepare {
+        program: program.to_string(),
+        what: "read report pipe",
+        source,
+    })?;
+    let Some(rec) = rec else {
+        return Ok(Ok(Report::Exec));
+    };
+    let _ = prepared;
+    Ok(match Step::from_u32(rec.step) {
+        Some(Step::Ready) => Ok(Report::Ready),
+        Some(Step::AtGate) => Ok(Report::AtGate),
+        _ => Err(rec),
+    })
+}
+
 /// Kills and reaps a half-started child on an early return, and frees its
-/// stack only after that.
+/// stack and prepared data only after that.
 struct ChildGuard {
-    pid: i32,
     pidfd: Option<OwnedFd>,
     stack: Option<Stack>,
+    prepared: Option<Box<Prepared>>,
 }
 
 impl ChildGuard {
-    /// Waits for a child that reported a failure (it exits right after).
-    fn reap(&mut self) {
-        if let Some(fd) = self.pidfd.take() {
-            let _ = sys::waitid_pidfd(fd.as_fd(), libc::WEXITED);
+    /// The next report; a failure record reaps the child and becomes the
+    /// error.
+    fn next_report(&mut self, report: &mut File) -> Result<Report> {
+        let program = self
+            .prepared
+            .as_ref()
+            .map(|p| p.program.clone())
+            .unwrap_or_default();
+        match next_report(report, self.prepared.as_deref(), &program)? {
+            Ok(r) => Ok(r),
+            Err(rec) => {
+                if let Some(fd) = self.pidfd.take() {
+                    let _ = sys::waitid_pidfd(fd.as_fd(), libc::WEXITED);
+                }
+                let err = match &self.prepared {
+                    Some(p) => p.error(&rec),
+                    None => Error::Spawn {
+                        program,
+                        step: Step::Exec,
+                        path: None,
+                        source: std::io::Error::from_raw_os_error(rec.errno),
+                    },
+                };
+                Err(err)
+            }
         }
-        self.stack.take();
     }
 
-    /// The child has exec'd: its stack is free and it is the caller's now.
+    /// The child has exec'd (or waits at the gate, holding the stack and
+    /// data elsewhere): it is the caller's now.
     fn disarm(mut self) -> Option<OwnedFd> {
         self.stack.take();
+        self.prepared.take();
         self.pidfd.take()
     }
 }
@@ -995,9 +1141,47 @@ impl Drop for ChildGuard {
             let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
             let _ = sys::waitid_pidfd(fd.as_fd(), libc::WEXITED);
         }
-        // The stack is unmapped only now, after the child is gone.
+        // Freed only now, after the child is gone.
         self.stack.take();
+        self.prepared.take();
     }
+}
+
+/// Opens the start gate of a created child and waits until the program is
+/// running; a failure record becomes the error.
+pub(crate) fn start_pending(pending: &mut Option<Pending>, pidfd: &OwnedFd) -> Result<()> {
+    let Some(mut p) = pending.take() else {
+        return Ok(());
+    };
+    let program = p
+        .prepared
+        .as_ref()
+        .map(|x| x.program.clone())
+        .unwrap_or_default();
+    let mut gate = File::from(p.gate);
+    std::io::Write::write_all(&mut gate, b"1").map_err(|source| Error::Prepare {
+        program: program.clone(),
+        what: "open start gate",
+        source,
+    })?;
+    drop(gate);
+    let outcome = next_report(&mut p.report, p.prepared.as_deref(), &program)?;
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(rec) => {
+            let _ = sys::waitid_pidfd(pidfd.as_fd(), libc::WEXITED);
+            Err(match &p.prepared {
+                Some(x) => x.error(&rec),
+                None => Error::Spawn {
+                    program,
+                    step: Step::Exec,
+                    path: None,
+                    source: std::io::Error::from_raw_os_error(rec.errno),
+                },
+            })
+        }
+    }
+    // `p.stack` and `p.prepared` drop here: the child has exec'd or exited.
 }
 
 enum CloneError {

@@ -1,0 +1,334 @@
+//! Extra steps for the spawned child: the container's mounts, pivot_root,
+//! masked paths, limits and privileges, as a flat list prepared in the
+//! parent and run as raw system calls in the child.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// One step the child runs after its namespaces, hostname and /proc are set
+/// up and before it switches ids, changes directory and executes the
+/// program (see [`Command::child_ops`](crate::Command::child_ops)).
+///
+/// These are mechanisms: which mounts, in which order, is the caller's
+/// policy. Paths are taken as they are, in the child's mount namespace at
+/// that point of the list (before or after a [`ChildOp::PivotRoot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChildOp {
+    /// mount(2). With `optional`, a missing target (`ENOENT`) is skipped.
+    Mount {
+        /// Source (device, directory for a bind, or a name).
+        source: Option<PathBuf>,
+        /// Mount point.
+        target: PathBuf,
+        /// File system type.
+        fstype: Option<String>,
+        /// `MS_*` flags.
+        flags: u64,
+        /// File-system specific options.
+        data: Option<String>,
+        /// Skip when the target does not exist.
+        optional: bool,
+    },
+    /// Makes `new_root` the root: chdir, `pivot_root(".", ".")`, detach the
+    /// old root, chdir("/"). `new_root` must be a mount point.
+    PivotRoot {
+        /// The new root directory.
+        new_root: PathBuf,
+    },
+    /// mkdir(2); an existing directory is fine.
+    Mkdir {
+        /// The directory.
+        path: PathBuf,
+        /// Its mode.
+        mode: u32,
+    },
+    /// Creates an empty file (e.g. a bind-mount target); an existing file is
+    /// fine.
+    CreateFile {
+        /// The file.
+        path: PathBuf,
+        /// Its mode.
+        mode: u32,
+    },
+    /// symlink(2); an existing link is fine.
+    Symlink {
+        /// What the link points to.
+        target: PathBuf,
+        /// The link itself.
+        link: PathBuf,
+    },
+    /// Writes `data` to an existing file (e.g. a `/proc/sys` sysctl or
+    /// `/proc/self/oom_score_adj`).
+    WriteFile {
+        /// The file.
+        path: PathBuf,
+        /// What to write (in one write).
+        data: Vec<u8>,
+    },
+    /// Hides a path: a file gets /dev/null bound over it, a directory an
+    /// empty read-only tmpfs; a missing path is skipped.
+    MaskPath {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Makes a path read-only by a bind mount onto itself remounted
+    /// read-only; a missing path is skipped.
+    ReadonlyPath {
+        /// The path.
+        path: PathBuf,
+    },
+    /// prlimit(2) on the child itself.
+    SetRlimit {
+        /// `RLIMIT_*` resource.
+        resource: u32,
+        /// Soft limit.
+        soft: u64,
+        /// Hard limit.
+        hard: u64,
+    },
+    /// setsid(2): a new session, so that the program cannot reach the
+    /// caller's terminal (no TIOCSTI into it).
+    Setsid,
+    /// Switches to `uid`/`gid` with exactly `groups` as supplementary
+    /// groups, keeping the permitted capabilities for a following
+    /// [`ChildOp::Capabilities`].
+    SetIds {
+        /// User id.
+        uid: u32,
+        /// Group id.
+        gid: u32,
+        /// Supplementary groups.
+        groups: Vec<u32>,
+    },
+    /// Drops every capability outside `keep` (bit N = capability N) from
+    /// the bounding set. Needs CAP_SETPCAP, so it comes before
+    /// [`ChildOp::SetIds`].
+    BoundingSet {
+        /// Capabilities to keep.
+        keep: u64,
+    },
+    /// Sets the capability sets (bit N = capability N) with capset(2), then
+    /// clears the ambient set and raises `ambient`.
+    Capabilities {
+        /// Effective set.
+        effective: u64,
+        /// Permitted set.
+        permitted: u64,
+        /// Inheritable set.
+        inheritable: u64,
+        /// Ambient set.
+        ambient: u64,
+    },
+    /// prctl(PR_SET_NO_NEW_PRIVS): execve can no longer grant privileges.
+    NoNewPrivs,
+}
+
+/// Operation codes of the raw form.
+pub(crate) mod code {
+    pub const MOUNT: u32 = 1;
+    pub const PIVOT_ROOT: u32 = 2;
+    pub const MKDIR: u32 = 3;
+    pub const CREATE_FILE: u32 = 4;
+    pub const SYMLINK: u32 = 5;
+    pub const WRITE_FILE: u32 = 6;
+    pub const MASK_PATH: u32 = 7;
+    pub const READONLY_PATH: u32 = 8;
+    pub const SET_RLIMIT: u32 = 9;
+    pub const SETSID: u32 = 10;
+    pub const SET_IDS: u32 = 11;
+    pub const CAPABILITIES: u32 = 12;
+    pub const NO_NEW_PRIVS: u32 = 13;
+    pub const BOUNDING_SET: u32 = 14;
+}
+
+/// The raw form the child runs: an opcode and six machine words (pointers
+/// into [`PreparedOps`] buffers, lengths, flags).
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
+pub(crate) struct RawOp {
+    pub code: u32,
+    pub optional: bool,
+    pub a: [u64; 6],
+}
+
+/// The ops with every string and list they need, owned, plus the raw form
+/// pointing into them. Heap buffers do not move when this value moves.
+#[derive(Debug, Default)]
+pub(crate) struct PreparedOps {
+    _strings: Vec<CString>,
+    _lists: Vec<Vec<u32>>,
+    _data: Vec<Vec<u8>>,
+    pub raw: Vec<RawOp>,
+    /// What each op works on, for error messages.
+    pub describe: Vec<PathBuf>,
+}
+
+fn c(path: &Path, strings: &mut Vec<CString>) -> Result<u64> {
+    let s = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::NulByte {
+        field: "child_ops",
+        value: path.display().to_string(),
+    })?;
+    let p = s.as_ptr() as u64;
+    strings.push(s);
+    Ok(p)
+}
+
+fn opt_c(s: Option<&Path>, strings: &mut Vec<CString>) -> Result<u64> {
+    s.map_or(Ok(0), |s| c(s, strings))
+}
+
+pub(crate) fn prepare(ops: &[ChildOp]) -> Result<PreparedOps> {
+    let mut p = PreparedOps::default();
+    let cap_last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(40);
+    for op in ops {
+        let s = &mut p._strings;
+        let (raw, what) = match op {
+            ChildOp::Mount {
+                source,
+                target,
+                fstype,
+                flags,
+                data,
+                optional,
+            } => (
+                RawOp {
+                    code: code::MOUNT,
+                    optional: *optional,
+                    a: [
+                        opt_c(source.as_deref(), s)?,
+                        c(target, s)?,
+                        opt_c(fstype.as_deref().map(Path::new), s)?,
+                        *flags,
+                        opt_c(data.as_deref().map(Path::new), s)?,
+                        0,
+                    ],
+                },
+                target.clone(),
+            ),
+            ChildOp::PivotRoot { new_root } => (
+                RawOp {
+                    code: code::PIVOT_ROOT,
+                    a: [c(new_root, s)?, 0, 0, 0, 0, 0],
+                    ..RawOp::default()
+                },
+                new_root.clone(),
+            ),
+            ChildOp::Mkdir { path, mode } | ChildOp::CreateFile { path, mode } => (
+                RawOp {
+                    code: if matches!(op, ChildOp::Mkdir { .. }) {
+                        code::MKDIR
+                    } else {
+                        code::CREATE_FILE
+                    },
+                    a: [c(path, s)?, u64::from(*mode), 0, 0, 0, 0],
+                    ..RawOp::default()
+                },
+                path.clone(),
+            ),
+            ChildOp::Symlink { target, link } => (
+                RawOp {
+                    code: code::SYMLINK,
+                    a: [c(target, s)?, c(link, s)?, 0, 0, 0, 0],
+                    ..RawOp::default()
+                },
+                link.clone(),
+            ),
+            ChildOp::WriteFile { path, data } => {
+                let d = data.clone();
+                let (ptr, len) = (d.as_ptr() as u64, d.len() as u64);
+                let path_ptr = c(path, s)?;
+                p._data.push(d);
+                (
+                    RawOp {
+                        code: code::WRITE_FILE,
+                        a: [path_ptr, ptr, len, 0, 0, 0],
+                        ..RawOp::default()
+                    },
+                    path.clone(),
+                )
+            }
+            ChildOp::MaskPath { path } | ChildOp::ReadonlyPath { path } => (
+                RawOp {
+                    code: if matches!(op, ChildOp::MaskPath { .. }) {
+                        code::MASK_PATH
+                    } else {
+                        code::READONLY_PATH
+                    },
+                    optional: true,
+                    a: [c(path, s)?, 0, 0, 0, 0, 0],
+                },
+                path.clone(),
+            ),
+            ChildOp::SetRlimit {
+                resource,
+                soft,
+                hard,
+            } => (
+                RawOp {
+                    code: code::SET_RLIMIT,
+                    a: [u64::from(*resource), *soft, *hard, 0, 0, 0],
+                    ..RawOp::default()
+                },
+                PathBuf::from(format!("rlimit {resource}")),
+            ),
+            ChildOp::Setsid => (
+                RawOp {
+                    code: code::SETSID,
+                    ..RawOp::default()
+                },
+                PathBuf::from("setsid"),
+            ),
+            ChildOp::SetIds { uid, gid, groups } => {
+                let g = groups.clone();
+                let (ptr, len) = (g.as_ptr() as u64, g.len() as u64);
+                p._lists.push(g);
+                (
+                    RawOp {
+                        code: code::SET_IDS,
+                        a: [u64::from(*uid), u64::from(*gid), ptr, len, 0, 0],
+                        ..RawOp::default()
+                    },
+                    PathBuf::from(format!("uid {uid} gid {gid}")),
+                )
+            }
+            ChildOp::BoundingSet { keep } => (
+                RawOp {
+                    code: code::BOUNDING_SET,
+                    a: [*keep, cap_last, 0, 0, 0, 0],
+                    ..RawOp::default()
+                },
+                PathBuf::from("capability bounding set"),
+            ),
+            ChildOp::Capabilities {
+                effective,
+                permitted,
+                inheritable,
+                ambient,
+            } => (
+                RawOp {
+                    code: code::CAPABILITIES,
+                    a: [*effective, *permitted, *inheritable, *ambient, cap_last, 0],
+                    ..RawOp::default()
+                },
+                PathBuf::from("capabilities"),
+            ),
+            ChildOp::NoNewPrivs => (
+                RawOp {
+                    code: code::NO_NEW_PRIVS,
+                    ..RawOp::default()
+                },
+                PathBuf::from("no_new_privs"),
+            ),
+        };
+        p.raw.push(raw);
+        p.describe.push(what);
+    }
+    Ok(p)
+}
