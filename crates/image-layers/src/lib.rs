@@ -1,3 +1,59 @@
-//! hull-image-layers: work in progress.
+//! # hull-image-layers
+//!
+//! OCI image layouts and layer tarballs, for building container root
+//! filesystems:
+//!
+//! - [`ImageLayout`]: the `oci-layout` file, `index.json` and a
+//!   content-addressed blob store (streaming writes that compute the digest,
+//!   atomic renames, size and digest verified on every read). References
+//!   resolve through nested indexes to a manifest for a [`PlatformSpec`];
+//!   tags, untag and garbage collection.
+//! - [`apply_layer`]: applies a tar layer (plain, gzip or zstd) onto a
+//!   directory, confined to it: every write is anchored at a directory fd and
+//!   resolved with `openat2(RESOLVE_IN_ROOT)`, so hostile paths, symlinks and
+//!   hardlinks cannot reach outside. Whiteouts and opaque directories follow
+//!   the image spec; the diff_id is checked.
+//! - [`diff`]: turns an overlay upper directory or the difference of two
+//!   trees into a deterministic layer, and [`ImageLayout::commit`] writes it
+//!   as a new image.
+//! - [`Snapshotter`]: containerd-style snapshots, each layer extracted once
+//!   into a directory keyed by its chain ID, ready to stack as overlay lower
+//!   directories.
+//! - [`import_docker_archive`]: imports a `docker save` archive.
+//!
+//! ```no_run
+//! use hull_image_layers::{ApplyOptions, ImageLayout, PlatformSpec};
+//!
+//! let layout = ImageLayout::open("/var/lib/images/alpine")?;
+//! for tag in layout.tags()? {
+//!     println!("{tag}");
+//! }
+//! layout.unpack("latest", &PlatformSpec::default(), "/tmp/rootfs".as_ref(),
+//!               &ApplyOptions::default(), &mut |_| {})?;
+//! # Ok::<(), hull_image_layers::Error>(())
+//! ```
 
 #![deny(unsafe_code)]
+
+mod digest;
+mod error;
+mod image;
+mod layout;
+pub mod snapshot;
+mod unpack;
+
+pub use digest::{parse_digest, sha256_digest};
+pub use error::{Error, Result};
+pub use image::UnpackProgress;
+pub use layout::{
+    BlobReader, BlobWriter, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, GcStats, ImageLayout,
+    MAX_JSON_SIZE, PlatformSpec, REF_NAME_ANNOTATION, ResolvedImage, ref_name,
+};
+pub use unpack::{
+    ApplyOptions, ApplyStats, Compression, DOCKER_FOREIGN_LAYER_GZIP, DOCKER_LAYER_GZIP,
+    DOCKER_LAYER_TAR, DOCKER_LAYER_ZSTD, DevicePolicy, INCOMPLETE_MARKER, Ownership, WhiteoutMode,
+    XattrPolicy, apply_layer, apply_layer_at, is_incomplete,
+};
+
+/// Re-export of the OCI image types this crate's API uses.
+pub use oci_spec::image as oci;
