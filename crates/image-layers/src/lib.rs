@@ -35,6 +35,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod diff;
 mod digest;
 mod error;
 mod image;

@@ -80,6 +80,10 @@ impl Layer {
         h.set_uid(uid);
         h.set_gid(gid);
         h.set_mtime(self.mtime);
+        if matches!(kind, EntryType::Char | EntryType::Block) {
+            h.set_device_major(1).unwrap();
+            h.set_device_minor(3).unwrap();
+        }
         {
             let old = h.as_old_mut();
             old.name.fill(0);
