@@ -295,6 +295,13 @@ pub enum Error {
         /// The rejected key.
         key: String,
     },
+    /// Building an OCI document (config, manifest, descriptor) failed.
+    #[error("build OCI document")]
+    BuildDocument {
+        /// The builder's error.
+        #[source]
+        source: oci_spec::OciSpecError,
+    },
     /// A `docker save` archive is malformed.
     #[error("docker archive: {reason} ({name:?})")]
     DockerArchive {

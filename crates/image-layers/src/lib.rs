@@ -35,6 +35,7 @@
 
 #![deny(unsafe_code)]
 
+mod commit;
 pub mod diff;
 mod digest;
 mod error;
@@ -43,6 +44,7 @@ mod layout;
 pub mod snapshot;
 mod unpack;
 
+pub use commit::{CommitOptions, WrittenLayer};
 pub use digest::{parse_digest, sha256_digest};
 pub use error::{Error, Result};
 pub use image::UnpackProgress;
