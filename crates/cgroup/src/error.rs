@@ -94,6 +94,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A control file the setting needs does not exist: the kernel lacks the
+    /// feature (e.g. `memory.memsw.*` without swap accounting, `cpu.rt_*`
+    /// without realtime group scheduling).
+    #[error("control file {path} does not exist: this kernel lacks the setting")]
+    MissingControlFile {
+        /// The control file.
+        path: PathBuf,
+    },
     /// A block or character device named in a rule does not exist.
     #[error("unknown block device {major}:{minor} in {field}")]
     UnknownDevice {
