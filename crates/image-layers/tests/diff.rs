@@ -92,7 +92,7 @@ fn tree_diff_applies_back_to_the_same_tree() {
             fs::metadata(out.join("keep-link")).unwrap().ino()
         );
         let mut v = [0u8; 8];
-        let n = rustix::fs::lgetxattr(&out.join("mod"), "user.tag", &mut v).unwrap();
+        let n = rustix::fs::lgetxattr(out.join("mod"), "user.tag", &mut v).unwrap();
         assert_eq!(&v[..n], b"v1");
     }
 }
@@ -390,7 +390,7 @@ fn run(root: &Path, ops: &[Op]) {
             Op::Xattr(i, v) => {
                 if fs::symlink_metadata(path(*i)).is_ok_and(|m| !m.is_symlink()) {
                     rustix::fs::lsetxattr(
-                        &path(*i),
+                        path(*i),
                         "user.p",
                         &[*v],
                         rustix::fs::XattrFlags::empty(),
