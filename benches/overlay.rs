@@ -72,16 +72,29 @@ fn overlay(root: &Path, n: usize) -> Overlay {
 }
 
 fn bench(c: &mut Criterion, root: &Path) {
-    let overlays: Vec<(usize, Overlay)> = LAYER_COUNTS.iter().map(|&n| (n, overlay(root, n))).collect();
+    let overlays: Vec<(usize, Overlay)> = LAYER_COUNTS
+        .iter()
+        .map(|&n| (n, overlay(root, n)))
+        .collect();
     let mut g = c.benchmark_group("overlay_mount_unmount");
     for (n, ov) in &overlays {
         g.bench_with_input(BenchmarkId::new("new_api", n), ov, |b, ov| {
-            b.iter(|| ov.mount_with(MountApi::New).expect("mount").unmount().expect("unmount"))
+            b.iter(|| {
+                ov.mount_with(MountApi::New)
+                    .expect("mount")
+                    .unmount()
+                    .expect("unmount")
+            })
         });
         let fits = ov.render_legacy_options().len() < 4096;
         if fits {
             g.bench_with_input(BenchmarkId::new("mount2", n), ov, |b, ov| {
-                b.iter(|| ov.mount_with(MountApi::Legacy).expect("mount").unmount().expect("unmount"))
+                b.iter(|| {
+                    ov.mount_with(MountApi::Legacy)
+                        .expect("mount")
+                        .unmount()
+                        .expect("unmount")
+                })
             });
         } else {
             eprintln!("mount2/{n}: option string over one page, mount(2) cannot mount it");
@@ -99,7 +112,9 @@ fn bench(c: &mut Criterion, root: &Path) {
         );
         g.bench_function(BenchmarkId::new("validate", n), |b| {
             b.iter(|| {
-                let mut builder = Overlay::builder().lowers_top_down(lowers.iter().cloned()).target(&target);
+                let mut builder = Overlay::builder()
+                    .lowers_top_down(lowers.iter().cloned())
+                    .target(&target);
                 if let (Some(u), Some(w)) = (&upper, &work) {
                     builder = builder.upper(u, w);
                 }
@@ -120,7 +135,8 @@ fn main() {
         eprintln!("cannot enter a private mount namespace: {e}; skipped");
         return;
     }
-    let tmp = TempDir(std::env::temp_dir().join(format!("hull-overlay-bench-{}", std::process::id())));
+    let tmp =
+        TempDir(std::env::temp_dir().join(format!("hull-overlay-bench-{}", std::process::id())));
     std::fs::create_dir_all(&tmp.0).expect("temp dir");
     let mut c = Criterion::default()
         .sample_size(30)

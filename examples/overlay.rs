@@ -77,7 +77,8 @@ fn show(dir: &Path, label: &str) -> std::io::Result<()> {
 
 fn main() -> Result<(), Box<dyn Error>> {
     private_mount_namespace().map_err(|e| format!("private mount namespace (run as root): {e}"))?;
-    let tmp = TempDir(std::env::temp_dir().join(format!("hull-overlay-example-{}", std::process::id())));
+    let tmp =
+        TempDir(std::env::temp_dir().join(format!("hull-overlay-example-{}", std::process::id())));
     let root = &tmp.0;
     let (lower, upper, work, merged) = (
         root.join("lower"),
@@ -143,7 +144,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     mount.unmount()?;
     println!("7. unmounted; the upper dir's changes, ready for a layer:");
     for change in overlay.changes()? {
-        println!("   {:<9} {}", format!("{:?}", change.kind), change.path.display());
+        println!(
+            "   {:<9} {}",
+            format!("{:?}", change.kind),
+            change.path.display()
+        );
     }
     Ok(())
 }

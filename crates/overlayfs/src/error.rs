@@ -120,6 +120,20 @@ pub enum Error {
         work: PathBuf,
     },
 
+    /// The upper or work directory overlaps a lower layer (one contains the
+    /// other).
+    #[error("{role} {path:?} overlaps {other_role} {other:?}")]
+    OverlappingLayers {
+        /// The upper or work directory.
+        path: PathBuf,
+        /// Its role.
+        role: Role,
+        /// The lower layer it overlaps.
+        other: PathBuf,
+        /// That layer's role.
+        other_role: Role,
+    },
+
     /// The work directory holds something overlayfs did not put there.
     #[error("work dir {path:?} is not empty (found {entry:?})")]
     WorkDirNotEmpty {

@@ -262,7 +262,8 @@ impl OverlayBuilder {
     /// [`Error::InvalidPath`], [`Error::Stat`] (missing directory),
     /// [`Error::NotADirectory`], [`Error::DuplicateDir`],
     /// [`Error::UpperWorkDifferentFilesystems`], [`Error::UpperWorkNested`],
-    /// [`Error::WorkDirNotEmpty`], [`Error::NeedsUpper`],
+    /// [`Error::WorkDirNotEmpty`], [`Error::OverlappingLayers`],
+    /// [`Error::NeedsUpper`],
     /// [`Error::ConflictingOptions`]; each names the path at fault.
     pub fn build(self) -> Result<Overlay> {
         let target = self.target.ok_or(Error::InvalidPath {
@@ -440,6 +441,47 @@ impl Overlay {
         }
         if let Some((upper, work)) = &self.upper {
             check_upper_work(upper, work)?;
+            self.check_no_overlap(upper, work)?;
+        }
+        Ok(())
+    }
+
+    /// The kernel refuses an upper or work dir inside a lower layer or the
+    /// other way round (copy-up would change a layer it reads from).
+    fn check_no_overlap(&self, upper: &Path, work: &Path) -> Result<()> {
+        let canon = |role, p: &Path| {
+            std::fs::canonicalize(p).map_err(|source| Error::Stat {
+                role,
+                path: p.to_path_buf(),
+                source,
+            })
+        };
+        let writable = [
+            (Role::Upper, upper, canon(Role::Upper, upper)?),
+            (Role::Work, work, canon(Role::Work, work)?),
+        ];
+        let lowers = self
+            .lowers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (Role::Lower(i), p));
+        let data = self
+            .data_lowers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (Role::DataLower(i), p));
+        for (role, path) in lowers.chain(data) {
+            let c = canon(role, path)?;
+            for (wrole, wpath, wc) in &writable {
+                if wc.starts_with(&c) || c.starts_with(wc) {
+                    return Err(Error::OverlappingLayers {
+                        path: wpath.to_path_buf(),
+                        role: *wrole,
+                        other: path.to_path_buf(),
+                        other_role: role,
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -509,18 +551,9 @@ impl Overlay {
             set_dir(c"workdir", Role::Work, work)?;
         }
         for (key, value) in self.value_options() {
-            let ckey = CString::new(key).map_err(|_| Error::InvalidPath {
-                role: Role::Target,
-                path: self.target.clone(),
-            })?;
+            let ckey = static_cstring(key);
             let res = match value {
-                Some(v) => {
-                    let cv = CString::new(v).map_err(|_| Error::InvalidPath {
-                        role: Role::Target,
-                        path: self.target.clone(),
-                    })?;
-                    sys::fsconfig_set_string(fs.as_fd(), &ckey, &cv)
-                }
+                Some(v) => sys::fsconfig_set_string(fs.as_fd(), &ckey, &static_cstring(v)),
                 None => sys::fsconfig_set_flag(fs.as_fd(), &ckey),
             };
             res.map_err(|e| fsconfig_err(key, None, e))?;
@@ -669,6 +702,11 @@ fn new_api_unavailable(e: &Error) -> bool {
     }
 }
 
+/// An option key or value of this crate's own (static, NUL-free) text.
+fn static_cstring(s: &'static str) -> CString {
+    CString::new(s).unwrap_or_default()
+}
+
 fn cstring(path: &Path, role: Role) -> Result<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::InvalidPath {
         role,
@@ -764,20 +802,37 @@ pub enum Unmount {
 
 /// A mounted overlay. Dropping it unmounts (lazily, if it is busy);
 /// [`OverlayMount::unmount`] does the same and returns the error.
+///
+/// Unmounting goes by path, so the guard first checks that the target still
+/// shows the overlay's own mount (by mount id) and never unmounts a mount
+/// stacked on top of it.
 #[derive(Debug)]
 #[must_use = "dropping an OverlayMount unmounts it"]
 pub struct OverlayMount {
     target: PathBuf,
     ctarget: CString,
+    /// The mount's id right after mounting, to notice when something else
+    /// was mounted over it (then unmounting the path would hit that mount).
+    mnt_id: Option<u64>,
     mounted: bool,
 }
 
 impl OverlayMount {
     fn new(target: PathBuf, ctarget: CString) -> Self {
+        let mnt_id = sys::mount_id(&ctarget).ok().flatten();
         OverlayMount {
             target,
             ctarget,
+            mnt_id,
             mounted: true,
+        }
+    }
+
+    /// True unless the target now shows a different mount than ours.
+    fn still_on_top(&self) -> bool {
+        match (self.mnt_id, sys::mount_id(&self.ctarget)) {
+            (Some(ours), Ok(Some(now))) => ours == now,
+            _ => true,
         }
     }
 
@@ -798,8 +853,19 @@ impl OverlayMount {
     /// Unmounts with the given mode.
     ///
     /// # Errors
-    /// [`Error::Unmount`] with umount2's error.
+    /// [`Error::Unmount`] with umount2's error, or with EBUSY (and nothing
+    /// unmounted) when another mount now covers the target: unmounting the
+    /// path would remove that one instead. The guard's drop then leaves the
+    /// overlay in place too.
     pub fn unmount_with(mut self, mode: Unmount) -> Result<()> {
+        if !self.still_on_top() {
+            // Unmounting the path would remove someone else's mount.
+            self.mounted = false;
+            return Err(Error::Unmount {
+                target: self.target.clone(),
+                source: std::io::Error::from_raw_os_error(libc::EBUSY),
+            });
+        }
         let flags = match mode {
             Unmount::Normal => 0,
             Unmount::Detach => libc::MNT_DETACH,
@@ -823,7 +889,7 @@ impl OverlayMount {
 
 impl Drop for OverlayMount {
     fn drop(&mut self) {
-        if self.mounted && sys::umount2(&self.ctarget, 0).is_err() {
+        if self.mounted && self.still_on_top() && sys::umount2(&self.ctarget, 0).is_err() {
             let _ = sys::umount2(&self.ctarget, libc::MNT_DETACH);
         }
     }

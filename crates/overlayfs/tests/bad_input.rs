@@ -142,6 +142,19 @@ fn bad_input_gets_typed_errors_naming_the_path_and_leaves_no_mount() {
             other => return Err(format!("non-empty work: {other:?}")),
         }
         std::fs::remove_file(w.join("stray")).map_err(e("rm"))?;
+        // Upper inside a lower layer.
+        let inside = l2.join("upper");
+        std::fs::create_dir(&inside).map_err(e("mkdir"))?;
+        match base().upper(&inside, w).build() {
+            Err(Error::OverlappingLayers {
+                path,
+                role: Role::Upper,
+                other,
+                other_role: Role::Lower(1),
+            }) if path == inside && &other == l2 => {}
+            other => return Err(format!("upper inside lower: {other:?}")),
+        }
+        std::fs::remove_dir(&inside).map_err(e("rmdir"))?;
         // Structural errors.
         match Overlay::builder().target(m).build() {
             Err(Error::NoLowerLayers) => {}

@@ -299,6 +299,48 @@ fn guard_unmounts_on_drop_and_unmount_reports_busy() {
         m.unmount_with(Unmount::Detach).map_err(e("detach"))?;
         ensure(!is_mounted(&merged), || "detach left the mount".into())?;
         drop(open);
+
+        // Something mounted over the overlay: the guard refuses to unmount
+        // the path (it would hit the other mount) and says so.
+        let m = ov.mount().map_err(e("mount"))?;
+        let t =
+            std::ffi::CString::new(merged.as_os_str().as_encoded_bytes()).map_err(e("cstring"))?;
+        // SAFETY: NUL-terminated strings outliving the call.
+        let rc = unsafe {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                t.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
+        ensure(rc == 0, || {
+            format!("tmpfs over overlay: {}", std::io::Error::last_os_error())
+        })?;
+        match m.unmount() {
+            Err(hull_overlayfs::Error::Unmount { source, .. })
+                if source.raw_os_error() == Some(libc::EBUSY) => {}
+            other => return Err(format!("unmount under a stacked mount: {other:?}")),
+        }
+        let fs_on_top = std::fs::read_to_string("/proc/self/mountinfo").map_err(e("mountinfo"))?;
+        let t_str = merged.to_string_lossy().into_owned();
+        let stacked: Vec<_> = fs_on_top
+            .lines()
+            .filter(|l| l.split(' ').nth(4) == Some(&*t_str))
+            .collect();
+        ensure(
+            stacked.len() == 2 && stacked[1].contains(" - tmpfs "),
+            || format!("stack changed: {stacked:?}"),
+        )?;
+        // Clean up both, top first.
+        for _ in 0..2 {
+            // SAFETY: t is NUL-terminated.
+            let rc = unsafe { libc::umount2(t.as_ptr(), 0) };
+            ensure(rc == 0, || {
+                format!("umount: {}", std::io::Error::last_os_error())
+            })?;
+        }
         Ok(())
     });
 }
