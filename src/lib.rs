@@ -10,6 +10,7 @@
 //! | [`overlayfs`] | `hull-overlayfs` | overlay mounts, whiteouts, opaque directories |
 //! | [`netns`] | `hull-netns` | netlink networking: veth, bridges, addresses, routes |
 //! | [`image`] | `hull-image-layers` | OCI image layouts, layers, snapshots, commit |
+//! | [`container`] | `hull-container` | the [`Container`]: rootfs, mounts, privileges, lifecycle |
 //!
 //! Every crate can be used on its own; see each one's documentation. Each
 //! has a feature of the same name as its module here (all on by default).
@@ -18,6 +19,10 @@
 
 #[cfg(feature = "cgroup")]
 pub use hull_cgroup as cgroup;
+#[cfg(feature = "container")]
+pub use hull_container as container;
+#[cfg(feature = "container")]
+pub use hull_container::{Container, ContainerBuilder, Mount, Rootfs};
 #[cfg(feature = "image")]
 pub use hull_image_layers as image;
 #[cfg(feature = "netns")]

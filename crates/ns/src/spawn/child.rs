@@ -79,6 +79,9 @@ pub(crate) type Hooks = Vec<Box<dyn FnMut() -> std::io::Result<()> + Send + Sync
 #[derive(Debug)]
 pub(crate) struct Plan {
     pub report_fd: i32,
+    /// Become non-dumpable before joining namespaces (only on the
+    /// fork-like path: dumpability belongs to the address space).
+    pub non_dumpable: bool,
     /// Read end of the parent's release pipe, or -1 when the child need not
     /// wait.
     pub sync_fd: i32,
@@ -145,6 +148,7 @@ pub(crate) extern "C" fn child_main_legacy(arg: *mut libc::c_void) -> libc::c_in
 }
 
 fn run(plan: &Plan) -> ! {
+    make_non_dumpable(plan);
     join_namespaces(plan);
     unshare_time(plan);
     signal_ready(plan);
@@ -161,6 +165,17 @@ fn run(plan: &Plan) -> ! {
     run_pre_exec(plan);
     wait_at_gate(plan);
     exec(plan)
+}
+
+/// Keeps processes inside the namespaces being joined from ptracing or
+/// reading this one's memory (/proc/PID/mem) while it still holds the
+/// caller's state; execve resets dumpability for the program.
+fn make_non_dumpable(plan: &Plan) {
+    if plan.non_dumpable {
+        // SAFETY: prctl with integer arguments.
+        let r = unsafe { raw::syscall3(libc::SYS_prctl, libc::PR_SET_DUMPABLE as usize, 0, 0) };
+        check(plan, Step::JoinNamespace, r, 0);
+    }
 }
 
 /// Enters the namespaces to join (user namespace first), by nsfs fd or, in

@@ -210,6 +210,7 @@ pub struct Command {
     hooks: Hooks,
     ops: Vec<ChildOp>,
     start_gate: bool,
+    non_dumpable: bool,
 }
 
 impl fmt::Debug for Command {
@@ -259,6 +260,7 @@ impl Command {
             hooks: Vec::new(),
             ops: Vec::new(),
             start_gate: false,
+            non_dumpable: false,
         }
     }
 
@@ -450,6 +452,16 @@ impl Command {
         self
     }
 
+    /// Makes the child non-dumpable before it joins namespaces, so that
+    /// processes already inside them cannot ptrace it or read its memory
+    /// while it still holds the caller's state (needed when joining a
+    /// running container; the program's own dumpability is reset by
+    /// execve). Implies a copy of the address space.
+    pub fn non_dumpable(&mut self, yes: bool) -> &mut Command {
+        self.non_dumpable = yes;
+        self
+    }
+
     /// Runs `f` in the child just before execve.
     ///
     /// # Safety
@@ -630,7 +642,7 @@ impl Command {
         // process sharing its memory).
         let mut joins: Vec<Join> = Vec::new();
         let mut pid_join: Option<NsFd> = None;
-        let mut copy_memory = self.init || !self.hooks.is_empty();
+        let mut copy_memory = self.init || !self.hooks.is_empty() || self.non_dumpable;
         let mut join_order: Vec<&NsFd> = self.join.iter().collect();
         join_order.sort_by_key(|n| n.kind() != Namespaces::USER);
         for ns in join_order {
@@ -736,6 +748,7 @@ impl Command {
         };
         prepared.plan = Some(Plan {
             report_fd: report_wr.as_raw_fd(),
+            non_dumpable: self.non_dumpable,
             sync_fd: sync.as_ref().map(|(r, _)| r.as_raw_fd()).unwrap_or(-1),
             want_ready,
             joins: join_arr,

@@ -1,0 +1,554 @@
+//! The container's configuration: a typed builder, validated at build.
+
+use std::path::{Component, Path, PathBuf};
+
+use hull_ns::{IdMap, Namespaces};
+
+use crate::caps::{Capabilities, Capability};
+use crate::{Error, Result};
+
+/// Where the container's root file system comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rootfs {
+    /// An existing directory (e.g. an unpacked image), bound at the root.
+    Dir(PathBuf),
+    /// A minimal root made from the host: a tmpfs with the host's /usr bound
+    /// read-only, the usual /bin, /sbin, /lib and /lib64 links into it, and
+    /// a generated /etc (passwd, group, hostname, hosts, resolv.conf). Needs
+    /// nothing downloaded.
+    Host,
+}
+
+/// A mount besides the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mount {
+    /// A bind mount of a host file or directory.
+    Bind {
+        /// Host path.
+        source: PathBuf,
+        /// Absolute path inside the container.
+        destination: PathBuf,
+        /// Read-only inside the container.
+        readonly: bool,
+    },
+    /// A tmpfs.
+    Tmpfs {
+        /// Absolute path inside the container.
+        destination: PathBuf,
+        /// Size limit in bytes (0: the kernel's default, half of RAM).
+        size: u64,
+    },
+}
+
+impl Mount {
+    /// A read-write bind mount (`-v HOST:CONTAINER`).
+    pub fn bind(source: impl Into<PathBuf>, destination: impl Into<PathBuf>) -> Mount {
+        Mount::Bind {
+            source: source.into(),
+            destination: destination.into(),
+            readonly: false,
+        }
+    }
+
+    /// A read-only bind mount (`-v HOST:CONTAINER:ro`).
+    pub fn bind_ro(source: impl Into<PathBuf>, destination: impl Into<PathBuf>) -> Mount {
+        Mount::Bind {
+            source: source.into(),
+            destination: destination.into(),
+            readonly: true,
+        }
+    }
+
+    /// The path inside the container.
+    pub fn destination(&self) -> &Path {
+        match self {
+            Mount::Bind { destination, .. } | Mount::Tmpfs { destination, .. } => destination,
+        }
+    }
+}
+
+/// A resource limit (setrlimit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// `libc::RLIMIT_*`.
+    pub resource: u32,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// The paths runc masks by default: hidden behind /dev/null or an empty
+/// read-only tmpfs.
+pub const DEFAULT_MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// The paths runc makes read-only by default.
+pub const DEFAULT_READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// A validated container configuration. Built by [`ContainerBuilder`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) id: String,
+    pub(crate) rootfs: Rootfs,
+    pub(crate) readonly_rootfs: bool,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) cwd: PathBuf,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) groups: Vec<u32>,
+    pub(crate) hostname: Option<String>,
+    pub(crate) namespaces: Namespaces,
+    pub(crate) uid_map: Option<IdMap>,
+    pub(crate) gid_map: Option<IdMap>,
+    pub(crate) mounts: Vec<Mount>,
+    pub(crate) masked_paths: Vec<PathBuf>,
+    pub(crate) readonly_paths: Vec<PathBuf>,
+    pub(crate) capabilities: Capabilities,
+    pub(crate) rlimits: Vec<Rlimit>,
+    pub(crate) no_new_privs: bool,
+    pub(crate) oom_score_adj: Option<i32>,
+    pub(crate) sysctls: Vec<(String, String)>,
+    pub(crate) init: bool,
+    pub(crate) runtime_root: PathBuf,
+}
+
+impl Config {
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The namespaces the container gets.
+    pub fn namespaces(&self) -> Namespaces {
+        self.namespaces
+    }
+}
+
+/// Builds a [`Config`]; see [`Container::builder`](crate::Container::builder).
+///
+/// Defaults follow runc's `runc spec`: new PID, mount, IPC, UTS and network
+/// namespaces; the default mounts, masked and read-only paths; Docker's
+/// default capabilities with an empty inheritable set; `RLIMIT_NOFILE`
+/// 1024; no_new_privs; the process `sh` as root in `/`.
+#[derive(Debug, Clone)]
+pub struct ContainerBuilder {
+    config: Config,
+}
+
+impl ContainerBuilder {
+    pub(crate) fn new(id: &str) -> ContainerBuilder {
+        ContainerBuilder {
+            config: Config {
+                id: id.to_string(),
+                rootfs: Rootfs::Host,
+                readonly_rootfs: false,
+                args: vec!["sh".into()],
+                env: vec![
+                    (
+                        "PATH".into(),
+                        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                    ),
+                    ("TERM".into(), "xterm".into()),
+                ],
+                cwd: "/".into(),
+                uid: 0,
+                gid: 0,
+                groups: Vec::new(),
+                hostname: None,
+                namespaces: Namespaces::PID
+                    | Namespaces::MNT
+                    | Namespaces::IPC
+                    | Namespaces::UTS
+                    | Namespaces::NET,
+                uid_map: None,
+                gid_map: None,
+                mounts: Vec::new(),
+                masked_paths: DEFAULT_MASKED_PATHS.iter().map(PathBuf::from).collect(),
+                readonly_paths: DEFAULT_READONLY_PATHS.iter().map(PathBuf::from).collect(),
+                capabilities: Capabilities::docker_default(),
+                rlimits: vec![Rlimit {
+                    resource: libc::RLIMIT_NOFILE,
+                    soft: 1024,
+                    hard: 1024,
+                }],
+                no_new_privs: true,
+                oom_score_adj: None,
+                sysctls: Vec::new(),
+                init: false,
+                runtime_root: PathBuf::from("/run/hull"),
+            },
+        }
+    }
+
+    /// The root file system (default: [`Rootfs::Host`]).
+    pub fn rootfs(mut self, rootfs: Rootfs) -> Self {
+        self.config.rootfs = rootfs;
+        self
+    }
+
+    /// Mounts the root file system read-only.
+    pub fn readonly_rootfs(mut self, yes: bool) -> Self {
+        self.config.readonly_rootfs = yes;
+        self
+    }
+
+    /// The program and its arguments (found in the container's `PATH`).
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets an environment variable (replacing one of the same name).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let key = key.into();
+        self.config.env.retain(|(k, _)| *k != key);
+        self.config.env.push((key, value.into()));
+        self
+    }
+
+    /// The working directory inside the container (absolute).
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.cwd = dir.into();
+        self
+    }
+
+    /// The user and group the process runs as (ids inside the container).
+    pub fn user(mut self, uid: u32, gid: u32) -> Self {
+        self.config.uid = uid;
+        self.config.gid = gid;
+        self
+    }
+
+    /// Supplementary groups.
+    pub fn groups(mut self, groups: impl IntoIterator<Item = u32>) -> Self {
+        self.config.groups = groups.into_iter().collect();
+        self
+    }
+
+    /// The hostname (default: the container id, cut to 64 bytes).
+    pub fn hostname(mut self, name: impl Into<String>) -> Self {
+        self.config.hostname = Some(name.into());
+        self
+    }
+
+    /// The namespaces to create (must include mount and PID).
+    pub fn namespaces(mut self, ns: Namespaces) -> Self {
+        self.config.namespaces = ns;
+        self
+    }
+
+    /// A rootless container: a new user namespace with these maps.
+    pub fn id_maps(mut self, uid_map: IdMap, gid_map: IdMap) -> Self {
+        self.config.namespaces |= Namespaces::USER;
+        self.config.uid_map = Some(uid_map);
+        self.config.gid_map = Some(gid_map);
+        self
+    }
+
+    /// Adds a mount.
+    pub fn mount(mut self, m: Mount) -> Self {
+        self.config.mounts.push(m);
+        self
+    }
+
+    /// Replaces the masked paths.
+    pub fn masked_paths<I: IntoIterator<Item = P>, P: Into<PathBuf>>(mut self, paths: I) -> Self {
+        self.config.masked_paths = paths.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Replaces the read-only paths.
+    pub fn readonly_paths<I: IntoIterator<Item = P>, P: Into<PathBuf>>(mut self, paths: I) -> Self {
+        self.config.readonly_paths = paths.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The capabilities (bounding, permitted and effective; inheritable and
+    /// ambient stay empty).
+    pub fn capabilities(mut self, caps: Capabilities) -> Self {
+        self.config.capabilities = caps;
+        self
+    }
+
+    /// Adds one capability to the set.
+    pub fn cap_add(mut self, cap: Capability) -> Self {
+        self.config.capabilities = self.config.capabilities.with(cap);
+        self
+    }
+
+    /// Removes one capability from the set.
+    pub fn cap_drop(mut self, cap: Capability) -> Self {
+        self.config.capabilities = self.config.capabilities.without(cap);
+        self
+    }
+
+    /// Sets a resource limit (replacing one for the same resource).
+    pub fn rlimit(mut self, resource: u32, soft: u64, hard: u64) -> Self {
+        self.config.rlimits.retain(|r| r.resource != resource);
+        self.config.rlimits.push(Rlimit {
+            resource,
+            soft,
+            hard,
+        });
+        self
+    }
+
+    /// Whether execve may grant privileges (setuid binaries, file
+    /// capabilities); default: no (no_new_privs set).
+    pub fn no_new_privs(mut self, yes: bool) -> Self {
+        self.config.no_new_privs = yes;
+        self
+    }
+
+    /// The process's oom_score_adj (-1000 to 1000).
+    pub fn oom_score_adj(mut self, adj: i32) -> Self {
+        self.config.oom_score_adj = Some(adj);
+        self
+    }
+
+    /// Sets a namespaced sysctl, e.g. `net.ipv4.ip_forward`.
+    pub fn sysctl(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.sysctls.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs a minimal init as PID 1 that reaps zombies and forwards signals.
+    pub fn init(mut self, yes: bool) -> Self {
+        self.config.init = yes;
+        self
+    }
+
+    /// Where runtime directories live (default `/run/hull`); each container
+    /// gets `<root>/<id>`, removed on delete.
+    pub fn runtime_root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.runtime_root = dir.into();
+        self
+    }
+
+    /// Validates and returns the configuration.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] or [`Error::Path`] naming the field at fault.
+    pub fn build(self) -> Result<Config> {
+        let c = self.config;
+        validate_id(&c.id)?;
+        if let Rootfs::Dir(dir) = &c.rootfs {
+            let meta = std::fs::metadata(dir).map_err(|source| Error::Path {
+                field: "rootfs",
+                path: dir.clone(),
+                source,
+            })?;
+            if !meta.is_dir() {
+                return Err(invalid(
+                    "rootfs",
+                    format!("{} is not a directory", dir.display()),
+                ));
+            }
+        }
+        if c.args.is_empty() || c.args[0].is_empty() {
+            return Err(invalid("args", "no program given"));
+        }
+        for a in &c.args {
+            no_nul("args", a)?;
+        }
+        for (k, v) in &c.env {
+            if k.is_empty() || k.contains('=') {
+                return Err(invalid("env", format!("bad variable name {k:?}")));
+            }
+            no_nul("env", k)?;
+            no_nul("env", v)?;
+        }
+        inside_path("cwd", &c.cwd)?;
+        if !c.namespaces.contains(Namespaces::MNT | Namespaces::PID) {
+            return Err(invalid(
+                "namespaces",
+                "a container needs new mount and PID namespaces",
+            ));
+        }
+        if c.namespaces.contains(Namespaces::USER) != c.uid_map.is_some() {
+            return Err(invalid(
+                "namespaces",
+                "a user namespace needs id maps and id maps need a user namespace",
+            ));
+        }
+        if let Some(h) = &c.hostname {
+            if h.len() > 64 || h.is_empty() {
+                return Err(invalid("hostname", format!("{h:?} must be 1 to 64 bytes")));
+            }
+            if !c.namespaces.contains(Namespaces::UTS) {
+                return Err(invalid("hostname", "needs a UTS namespace"));
+            }
+        }
+        for m in &c.mounts {
+            inside_path("mounts", m.destination())?;
+            if let Mount::Bind { source, .. } = m {
+                std::fs::metadata(source).map_err(|source_err| Error::Path {
+                    field: "mounts",
+                    path: source.clone(),
+                    source: source_err,
+                })?;
+            }
+        }
+        for p in c.masked_paths.iter().chain(&c.readonly_paths) {
+            inside_path("masked_paths", p)?;
+        }
+        if let Some(adj) = c.oom_score_adj {
+            if !(-1000..=1000).contains(&adj) {
+                return Err(invalid(
+                    "oom_score_adj",
+                    format!("{adj} is outside -1000..=1000"),
+                ));
+            }
+        }
+        for (k, _) in &c.sysctls {
+            let ok = !k.is_empty()
+                && k.split('.').all(|p| {
+                    !p.is_empty()
+                        && p.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                });
+            if !ok {
+                return Err(invalid("sysctl", format!("bad sysctl name {k:?}")));
+            }
+            if !(k.starts_with("net.")
+                || k.starts_with("kernel.msg")
+                || k.starts_with("kernel.sem")
+                || k.starts_with("kernel.shm")
+                || k.starts_with("fs.mqueue.")
+                || k == "kernel.domainname"
+                || k == "kernel.hostname")
+            {
+                return Err(invalid(
+                    "sysctl",
+                    format!("{k} is not namespaced: it would change the host"),
+                ));
+            }
+            if k.starts_with("net.") && !c.namespaces.contains(Namespaces::NET) {
+                return Err(invalid("sysctl", format!("{k} needs a network namespace")));
+            }
+        }
+        for r in &c.rlimits {
+            if r.soft > r.hard {
+                return Err(invalid(
+                    "rlimit",
+                    format!(
+                        "resource {}: soft {} above hard {}",
+                        r.resource, r.soft, r.hard
+                    ),
+                ));
+            }
+        }
+        Ok(c)
+    }
+}
+
+fn invalid(field: &'static str, problem: impl Into<String>) -> Error {
+    Error::Invalid {
+        field,
+        problem: problem.into(),
+    }
+}
+
+fn no_nul(field: &'static str, s: &str) -> Result<()> {
+    if s.contains('\0') {
+        return Err(invalid(field, format!("{s:?} contains a NUL byte")));
+    }
+    Ok(())
+}
+
+/// Container ids are what runc accepts: letters, digits, `_`, `+`, `-`, `.`,
+/// at most 1024 bytes, and not `.` or `..`.
+fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 1024
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "id",
+            format!("{id:?}: use letters, digits, '_', '+', '-' and '.' only"),
+        ))
+    }
+}
+
+/// A path inside the container: absolute, no `..`, no NUL.
+fn inside_path(field: &'static str, p: &Path) -> Result<()> {
+    if !p.is_absolute() {
+        return Err(invalid(field, format!("{} is not absolute", p.display())));
+    }
+    if p.components().any(|c| c == Component::ParentDir) {
+        return Err(invalid(field, format!("{} contains '..'", p.display())));
+    }
+    no_nul(field, &p.to_string_lossy())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked() {
+        for bad in ["", "a/b", "..", ".", "a b", "x\0"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+        for good in ["a", "web-1", "x.y_z+1"] {
+            assert!(validate_id(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn builder_names_the_bad_field() {
+        let field = |b: ContainerBuilder| match b.build() {
+            Err(Error::Invalid { field, .. }) | Err(Error::Path { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        let b = || ContainerBuilder::new("t");
+        assert_eq!(field(ContainerBuilder::new("a/b")), "id");
+        assert_eq!(
+            field(b().rootfs(Rootfs::Dir("/nonexistent-rootfs".into()))),
+            "rootfs"
+        );
+        assert_eq!(field(b().args(Vec::<String>::new())), "args");
+        assert_eq!(field(b().cwd("relative")), "cwd");
+        assert_eq!(
+            field(b().mount(Mount::bind("/nonexistent-src", "/x"))),
+            "mounts"
+        );
+        assert_eq!(field(b().mount(Mount::bind("/tmp", "/../etc"))), "mounts");
+        assert_eq!(field(b().namespaces(Namespaces::PID)), "namespaces");
+        assert_eq!(field(b().sysctl("kernel.panic", "1")), "sysctl");
+        assert_eq!(field(b().oom_score_adj(5000)), "oom_score_adj");
+        assert_eq!(field(b().hostname("x".repeat(65))), "hostname");
+        assert!(b().build().is_ok());
+    }
+}

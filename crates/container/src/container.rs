@@ -1,0 +1,510 @@
+//! The container and its lifecycle.
+
+use std::fmt;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hull_ns::{Child, Command, ExitStatus, Namespaces, NsFd, Stdio};
+
+use crate::config::{Config, ContainerBuilder, Rootfs};
+use crate::plan::{HostInfo, plan};
+use crate::{Error, Result};
+
+/// A container's status, as the OCI runtime spec names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Created: everything is set up and the process waits to be started.
+    Created,
+    /// Running.
+    Running,
+    /// Its process has exited (or it was never started and was killed).
+    Stopped,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// The container's state in the shape of the OCI runtime spec's `state`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    /// The spec version this state follows.
+    pub oci_version: &'static str,
+    /// The container id.
+    pub id: String,
+    /// Its status.
+    pub status: Status,
+    /// The pid of its process (0 once stopped).
+    pub pid: i32,
+    /// The root file system's directory on the host.
+    pub rootfs: PathBuf,
+}
+
+impl State {
+    /// The state as OCI state JSON.
+    pub fn to_json(&self) -> String {
+        format!(
+            "{{\"ociVersion\":\"{}\",\"id\":{},\"status\":\"{}\",\"pid\":{},\"bundle\":{}}}",
+            self.oci_version,
+            json_string(&self.id),
+            self.status,
+            self.pid,
+            json_string(&self.rootfs.to_string_lossy())
+        )
+    }
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A container: a process in its own namespaces and root file system.
+///
+/// ```no_run
+/// use hull_container::Container;
+///
+/// let mut c = Container::builder("demo")
+///     .args(["sh", "-c", "hostname; id -u"])
+///     .build()?
+///     .create()?;          // everything set up; the process waits
+/// c.start()?;              // now it runs
+/// let status = c.wait()?;
+/// c.delete()?;             // idempotent; also done on drop
+/// assert!(status.success());
+/// # Ok::<(), hull_container::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Container {
+    config: Config,
+    runtime_dir: PathBuf,
+    rootfs_dir: PathBuf,
+    child: Option<Child>,
+    status: Status,
+    exit: Option<ExitStatus>,
+    deleted: bool,
+}
+
+impl Container {
+    /// Starts configuring a container with this id.
+    pub fn builder(id: &str) -> ContainerBuilder {
+        ContainerBuilder::new(id)
+    }
+
+    /// Creates the container from `config` with the caller's stdio: sets up
+    /// everything and leaves its process waiting at the start gate.
+    ///
+    /// # Errors
+    /// [`Error::RuntimeDir`], or [`Error::Process`] naming the step that
+    /// failed (e.g. a program missing from the rootfs is the exec step with
+    /// `ENOENT`). Nothing is left behind on error.
+    pub fn create(config: Config) -> Result<Container> {
+        Self::create_with_stdio(config, [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit])
+    }
+
+    /// As [`Container::create`], with stdin, stdout and stderr given.
+    ///
+    /// # Errors
+    /// As for [`Container::create`].
+    pub fn create_with_stdio(config: Config, stdio: [Stdio; 3]) -> Result<Container> {
+        let runtime_dir = config.runtime_root.join(&config.id);
+        std::fs::create_dir_all(&config.runtime_root).map_err(|source| Error::RuntimeDir {
+            action: "create",
+            path: config.runtime_root.clone(),
+            source,
+        })?;
+        // create_dir (not _all): an existing directory means the id is taken.
+        std::fs::create_dir(&runtime_dir).map_err(|source| Error::RuntimeDir {
+            action: "create",
+            path: runtime_dir.clone(),
+            source,
+        })?;
+        let rootfs_dir = match &config.rootfs {
+            Rootfs::Dir(d) => d.clone(),
+            Rootfs::Host => runtime_dir.join("rootfs"),
+        };
+        let mut container = Container {
+            config,
+            runtime_dir,
+            rootfs_dir,
+            child: None,
+            status: Status::Stopped,
+            exit: None,
+            deleted: false,
+        };
+        // On error, `container` drops here and removes what was made.
+        container.spawn(stdio)?;
+        container.status = Status::Created;
+        Ok(container)
+    }
+
+    fn spawn(&mut self, stdio: [Stdio; 3]) -> Result<()> {
+        let c = &self.config;
+        if matches!(c.rootfs, Rootfs::Host) {
+            std::fs::create_dir(&self.rootfs_dir).map_err(|source| Error::RuntimeDir {
+                action: "create",
+                path: self.rootfs_dir.clone(),
+                source,
+            })?;
+        }
+        let host = HostInfo::detect(c);
+        let p = plan(c, &host, &self.rootfs_dir);
+        let mut cmd = Command::new(&c.args[0]);
+        cmd.args(&c.args[1..])
+            .env_clear()
+            .new_namespaces(p.namespaces)
+            .child_ops(p.ops)
+            .current_dir(&c.cwd)
+            .init(c.init)
+            .start_gate(true);
+        for (k, v) in &c.env {
+            cmd.env(k, v);
+        }
+        if let Some(h) = p.hostname {
+            cmd.hostname(h);
+        }
+        if let (Some(u), Some(g)) = (&c.uid_map, &c.gid_map) {
+            cmd.uid_map(u.clone()).gid_map(g.clone());
+        }
+        let [i, o, e] = stdio;
+        cmd.stdin(i).stdout(o).stderr(e);
+        let child = cmd.spawn().map_err(|source| Error::Process {
+            id: c.id.clone(),
+            source,
+        })?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    /// The configuration it was created from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The pid of its process (PID 1 inside), while it has one.
+    pub fn pid(&self) -> Option<i32> {
+        match self.status {
+            Status::Created | Status::Running => self.child.as_ref().map(Child::id),
+            Status::Stopped => None,
+        }
+    }
+
+    /// Starts a created container's process.
+    ///
+    /// # Errors
+    /// [`Error::State`] unless created; [`Error::Process`] if the last steps
+    /// (execve) failed.
+    pub fn start(&mut self) -> Result<()> {
+        if self.status != Status::Created {
+            return Err(self.state_error("start"));
+        }
+        let id = self.config.id.clone();
+        let child = self.child.as_mut().ok_or_else(|| Error::State {
+            id: id.clone(),
+            status: Status::Stopped,
+            action: "start",
+        })?;
+        match child.start() {
+            Ok(()) => {
+                self.status = Status::Running;
+                Ok(())
+            }
+            Err(source) => {
+                self.status = Status::Stopped;
+                Err(Error::Process { id, source })
+            }
+        }
+    }
+
+    /// Waits for the process to exit and returns its status.
+    ///
+    /// # Errors
+    /// [`Error::State`] for a created container (start it first).
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        if let Some(s) = self.exit {
+            return Ok(s);
+        }
+        if self.status == Status::Created {
+            return Err(self.state_error("wait (start it first)"));
+        }
+        let id = self.config.id.clone();
+        let Some(child) = self.child.as_mut() else {
+            return Err(self.state_error("wait"));
+        };
+        let s = child
+            .wait()
+            .map_err(|source| Error::Process { id, source })?;
+        self.exit = Some(s);
+        self.status = Status::Stopped;
+        Ok(s)
+    }
+
+    /// Sends a signal to the container's process (PID 1).
+    ///
+    /// # Errors
+    /// [`Error::State`] once stopped; [`Error::Process`].
+    pub fn kill(&mut self, signal: i32) -> Result<()> {
+        self.refresh();
+        if self.status == Status::Stopped {
+            return Err(self.state_error("kill"));
+        }
+        let id = self.config.id.clone();
+        let Some(child) = self.child.as_ref() else {
+            return Err(self.state_error("kill"));
+        };
+        child
+            .kill(signal)
+            .map_err(|source| Error::Process { id, source })
+    }
+
+    /// Stops the container: SIGTERM, then SIGKILL if it has not exited
+    /// within `timeout`. Returns its exit status.
+    ///
+    /// # Errors
+    /// [`Error::Process`] or [`Error::Wait`].
+    pub fn stop(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        self.refresh();
+        if self.status == Status::Stopped {
+            return self.wait();
+        }
+        if self.status == Status::Created {
+            self.kill(libc::SIGKILL)?;
+            self.status = Status::Running;
+            return self.wait();
+        }
+        self.kill(libc::SIGTERM)?;
+        if !self.wait_timeout(timeout)? {
+            self.kill(libc::SIGKILL)?;
+        }
+        self.wait()
+    }
+
+    /// Waits until the process exits or `timeout` passes; true if it exited.
+    fn wait_timeout(&mut self, timeout: Duration) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        let Some(child) = self.child.as_ref() else {
+            return Ok(true);
+        };
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+            let mut pfd = libc::pollfd {
+                fd: child.pidfd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd for a borrowed pidfd.
+            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if r > 0 {
+                return Ok(true);
+            }
+            if r == 0 {
+                return Ok(false);
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(Error::Wait {
+                    id: self.config.id.clone(),
+                    source: e,
+                });
+            }
+        }
+    }
+
+    /// Updates the status if the process has exited.
+    fn refresh(&mut self) {
+        if self.status == Status::Running {
+            if let Some(Ok(Some(s))) = self.child.as_mut().map(Child::try_wait) {
+                self.exit = Some(s);
+                self.status = Status::Stopped;
+            }
+        }
+    }
+
+    /// The current status.
+    pub fn status(&mut self) -> Status {
+        self.refresh();
+        self.status
+    }
+
+    /// The state in the OCI shape.
+    pub fn state(&mut self) -> State {
+        let status = self.status();
+        State {
+            oci_version: "1.2.0",
+            id: self.config.id.clone(),
+            status,
+            pid: self.pid().unwrap_or(0),
+            rootfs: self.rootfs_dir.clone(),
+        }
+    }
+
+    /// The pids (as seen from the caller) of every process in the
+    /// container's PID namespace.
+    ///
+    /// # Errors
+    /// [`Error::Process`] if the namespace cannot be read.
+    pub fn processes(&mut self) -> Result<Vec<i32>> {
+        let Some(pid) = self.pid() else {
+            return Ok(Vec::new());
+        };
+        let id = self.config.id.clone();
+        let ns =
+            NsFd::from_pid(pid, Namespaces::PID).map_err(|source| Error::Process { id, source })?;
+        let mut pids: Vec<i32> = std::fs::read_dir("/proc")
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                    .filter(|p| {
+                        NsFd::from_pid(*p, Namespaces::PID).is_ok_and(|theirs| theirs == ns)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        pids.sort_unstable();
+        Ok(pids)
+    }
+
+    /// Runs another process inside the running container: it joins the
+    /// container's namespaces (non-dumpable while it does), gets the
+    /// container's capabilities, and runs as `uid`/`gid` in `cwd`.
+    ///
+    /// # Errors
+    /// [`Error::State`] unless running; [`Error::Process`].
+    pub fn exec<I, S>(&mut self, args: I, stdio: [Stdio; 3]) -> Result<Child>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.refresh();
+        if self.status != Status::Running {
+            return Err(self.state_error("exec"));
+        }
+        let Some(pid) = self.pid() else {
+            return Err(self.state_error("exec"));
+        };
+        let mut args = args.into_iter();
+        let Some(program) = args.next() else {
+            return Err(Error::Invalid {
+                field: "args",
+                problem: "no program given".into(),
+            });
+        };
+        let c = &self.config;
+        let caps = c.capabilities.bits();
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .join_process(pid, c.namespaces)
+            .non_dumpable(true)
+            .current_dir(&c.cwd)
+            .child_ops([
+                hull_ns::ChildOp::BoundingSet { keep: caps },
+                hull_ns::ChildOp::SetIds {
+                    uid: c.uid,
+                    gid: c.gid,
+                    groups: c.groups.clone(),
+                },
+                hull_ns::ChildOp::Capabilities {
+                    effective: caps,
+                    permitted: caps,
+                    inheritable: 0,
+                    ambient: 0,
+                },
+            ]);
+        if c.no_new_privs {
+            cmd.child_ops([hull_ns::ChildOp::NoNewPrivs]);
+        }
+        for (k, v) in &c.env {
+            cmd.env(k, v);
+        }
+        let [i, o, e] = stdio;
+        cmd.stdin(i).stdout(o).stderr(e);
+        cmd.spawn().map_err(|source| Error::Process {
+            id: self.config.id.clone(),
+            source,
+        })
+    }
+
+    /// Deletes the container: kills what is left, waits for it, and removes
+    /// its runtime directory. Idempotent.
+    ///
+    /// # Errors
+    /// [`Error::RuntimeDir`] if the directory cannot be removed.
+    pub fn delete(&mut self) -> Result<()> {
+        if self.deleted {
+            return Ok(());
+        }
+        if let Some(child) = self.child.as_mut() {
+            if self.exit.is_none() {
+                let _ = child.kill(libc::SIGKILL);
+                if self.status != Status::Created {
+                    if let Ok(s) = child.wait() {
+                        self.exit = Some(s);
+                    }
+                }
+            }
+        }
+        // A created child is killed and reaped when dropped.
+        self.child = None;
+        self.status = Status::Stopped;
+        // The rootfs mounts lived in the container's mount namespace, which
+        // died with its last process: only empty directories are left.
+        remove_runtime_dir(&self.runtime_dir)?;
+        self.deleted = true;
+        Ok(())
+    }
+
+    fn state_error(&self, action: &'static str) -> Error {
+        Error::State {
+            id: self.config.id.clone(),
+            status: self.status,
+            action,
+        }
+    }
+
+    /// The container's runtime directory on the host.
+    pub fn runtime_dir(&self) -> &Path {
+        &self.runtime_dir
+    }
+}
+
+fn remove_runtime_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::RuntimeDir {
+            action: "remove",
+            path: dir.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+impl Drop for Container {
+    /// Best-effort [`Container::delete`].
+    fn drop(&mut self) {
+        let _ = self.delete();
+    }
+}

@@ -1,0 +1,77 @@
+//! The crate's error type.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can fail in `hull-container`: one variant per failing
+/// operation, naming its object.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A builder setting is invalid; the field and the reason are named.
+    #[error("invalid container setting {field}: {problem}")]
+    Invalid {
+        /// The builder field at fault.
+        field: &'static str,
+        /// Why.
+        problem: String,
+    },
+
+    /// A path given to the builder does not exist or cannot be used.
+    #[error("{field} {path}: {source}")]
+    Path {
+        /// The builder field at fault.
+        field: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Creating or removing the container's runtime directory failed.
+    #[error("{action} runtime directory {path}: {source}")]
+    RuntimeDir {
+        /// What was being done.
+        action: &'static str,
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Spawning or controlling the container's processes failed.
+    #[error("container {id}: {source}")]
+    Process {
+        /// The container.
+        id: String,
+        /// The namespace/process error, naming the failed step.
+        #[source]
+        source: hull_ns::Error,
+    },
+
+    /// The operation is not valid in the container's current state.
+    #[error("container {id} is {status}: cannot {action}")]
+    State {
+        /// The container.
+        id: String,
+        /// Its status.
+        status: crate::Status,
+        /// What was asked.
+        action: &'static str,
+    },
+
+    /// Waiting with a timeout failed.
+    #[error("wait for container {id}: {source}")]
+    Wait {
+        /// The container.
+        id: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,53 @@
+//! # hull-container: Linux containers from hull's crates
+//!
+//! A [`Container`] is configured in memory with a typed builder (no bundle
+//! on disk), validated at [`build`](ContainerBuilder::build), and run
+//! through the create/start split of the OCI runtime spec:
+//!
+//! ```no_run
+//! use hull_container::{Container, Mount, Rootfs};
+//!
+//! let mut c = Container::builder("web")
+//!     .rootfs(Rootfs::Host)                       // nothing to download
+//!     .hostname("web")
+//!     .mount(Mount::bind_ro("/etc/os-release", "/etc/os-release"))
+//!     .args(["sh", "-c", "hostname; id; ps"])
+//!     .build()?
+//!     .create()?;
+//! c.start()?;
+//! println!("{}", c.wait()?);
+//! # Ok::<(), hull_container::Error>(())
+//! ```
+//!
+//! The spawn: [`plan`] computes, as a pure function, the namespaces and the
+//! child's flat list of steps (mounts into the new root, pivot_root,
+//! sysctls, masked and read-only paths, rlimits, a new session, capability
+//! bounding set, ids, capabilities, no_new_privs); `hull-ns` then runs them
+//! with one clone3, in the child, as raw system calls.
+
+#![deny(unsafe_code)]
+
+mod caps;
+mod config;
+#[allow(unsafe_code)] // one poll(2) on the pidfd, in `wait_timeout`
+mod container;
+mod error;
+pub mod plan;
+
+pub use caps::{Capabilities, Capability};
+pub use config::{
+    Config, ContainerBuilder, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, Mount, Rlimit, Rootfs,
+};
+pub use container::{Container, State, Status};
+pub use error::{Error, Result};
+pub use hull_ns::{ExitStatus, Stdio};
+
+impl Config {
+    /// Creates the container (see [`Container::create`]).
+    ///
+    /// # Errors
+    /// As for [`Container::create`].
+    pub fn create(self) -> Result<Container> {
+        Container::create(self)
+    }
+}

@@ -1,0 +1,502 @@
+//! The spawn plan: a pure function from a [`Config`] (and facts about the
+//! host) to the namespaces, id maps and the child's flat list of steps.
+//! Unit-tested without root; nothing here touches the system.
+
+use std::path::{Path, PathBuf};
+
+use hull_ns::{ChildOp, Namespaces};
+
+use crate::config::{Config, Mount, Rootfs};
+
+/// Facts about the host the plan depends on, gathered once by
+/// [`HostInfo::detect`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostInfo {
+    /// Which of `bin`, `sbin`, `lib`, `lib32`, `lib64`, `libx32` exist under
+    /// the host's /usr (for [`Rootfs::Host`]).
+    pub usr_dirs: Vec<String>,
+    /// The host's /etc/resolv.conf, for [`Rootfs::Host`].
+    pub resolv_conf: String,
+    /// Whether host paths given as bind sources are directories, by source.
+    pub bind_source_is_dir: Vec<(PathBuf, bool)>,
+}
+
+impl HostInfo {
+    /// Looks at the host for what `config` needs.
+    pub fn detect(config: &Config) -> HostInfo {
+        let usr_dirs = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]
+            .iter()
+            .filter(|d| Path::new("/usr").join(d).is_dir())
+            .map(|d| d.to_string())
+            .collect();
+        let resolv_conf = std::fs::read_to_string("/etc/resolv.conf")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("nameserver 127."))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let bind_source_is_dir = config
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                Mount::Bind { source, .. } => Some((source.clone(), source.is_dir())),
+                Mount::Tmpfs { .. } => None,
+            })
+            .collect();
+        HostInfo {
+            usr_dirs,
+            resolv_conf,
+            bind_source_is_dir,
+        }
+    }
+}
+
+/// What the spawn does: computed by [`plan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Namespaces to create.
+    pub namespaces: Namespaces,
+    /// The hostname.
+    pub hostname: Option<String>,
+    /// The child's steps, in order.
+    pub ops: Vec<ChildOp>,
+}
+
+const MS_NOSUID: u64 = libc::MS_NOSUID;
+const MS_NODEV: u64 = libc::MS_NODEV;
+const MS_NOEXEC: u64 = libc::MS_NOEXEC;
+const MS_BIND: u64 = libc::MS_BIND;
+const MS_REC: u64 = libc::MS_REC;
+const MS_RDONLY: u64 = libc::MS_RDONLY;
+const MS_REMOUNT: u64 = libc::MS_REMOUNT;
+
+fn mount(
+    source: &str,
+    target: PathBuf,
+    fstype: Option<&str>,
+    flags: u64,
+    data: Option<&str>,
+) -> ChildOp {
+    ChildOp::Mount {
+        source: Some(source.into()),
+        target,
+        fstype: fstype.map(Into::into),
+        flags,
+        data: data.map(Into::into),
+        optional: false,
+    }
+}
+
+/// `dest` (absolute, inside the container) under `root`.
+fn under(root: &Path, dest: &Path) -> PathBuf {
+    root.join(dest.strip_prefix("/").unwrap_or(dest))
+}
+
+/// Computes the plan. `root` is where the root file system is assembled on
+/// the host side of the new mount namespace: the rootfs directory itself,
+/// or the runtime directory's `rootfs` for [`Rootfs::Host`].
+pub fn plan(config: &Config, host: &HostInfo, root: &Path) -> Plan {
+    let mut ops = Vec::new();
+    let user_ns = config.namespaces.contains(Namespaces::USER);
+
+    // Nothing mounted from here on may propagate back to the host.
+    ops.push(ChildOp::Mount {
+        source: None,
+        target: "/".into(),
+        fstype: None,
+        flags: MS_REC | libc::MS_SLAVE,
+        data: None,
+        optional: false,
+    });
+    prepare_root(config, host, root, &mut ops);
+    default_mounts(config, root, &mut ops);
+    for m in &config.mounts {
+        extra_mount(m, host, root, &mut ops);
+    }
+    ops.push(ChildOp::PivotRoot {
+        new_root: root.to_path_buf(),
+    });
+    // Writes to /proc go to the procfs mounted above, inside the container.
+    for (k, v) in &config.sysctls {
+        ops.push(ChildOp::WriteFile {
+            path: PathBuf::from("/proc/sys").join(k.replace('.', "/")),
+            data: v.as_bytes().to_vec(),
+        });
+    }
+    if let Some(adj) = config.oom_score_adj {
+        ops.push(ChildOp::WriteFile {
+            path: "/proc/self/oom_score_adj".into(),
+            data: adj.to_string().into_bytes(),
+        });
+    }
+    for p in &config.masked_paths {
+        ops.push(ChildOp::MaskPath { path: p.clone() });
+    }
+    for p in &config.readonly_paths {
+        ops.push(ChildOp::ReadonlyPath { path: p.clone() });
+    }
+    if config.readonly_rootfs {
+        ops.push(ChildOp::Mount {
+            source: None,
+            target: "/".into(),
+            fstype: None,
+            flags: MS_BIND | MS_REMOUNT | MS_RDONLY,
+            data: None,
+            optional: false,
+        });
+    }
+    for r in &config.rlimits {
+        ops.push(ChildOp::SetRlimit {
+            resource: r.resource,
+            soft: r.soft,
+            hard: r.hard,
+        });
+    }
+    // A new session: the program cannot reach the caller's terminal.
+    ops.push(ChildOp::Setsid);
+    let caps = config.capabilities.bits();
+    ops.push(ChildOp::BoundingSet { keep: caps });
+    ops.push(ChildOp::SetIds {
+        uid: config.uid,
+        gid: config.gid,
+        groups: config.groups.clone(),
+    });
+    // Inheritable and ambient stay empty (CVE-2022-29162).
+    ops.push(ChildOp::Capabilities {
+        effective: caps,
+        permitted: caps,
+        inheritable: 0,
+        ambient: 0,
+    });
+    if config.no_new_privs {
+        ops.push(ChildOp::NoNewPrivs);
+    }
+    let _ = user_ns;
+    Plan {
+        namespaces: config.namespaces,
+        hostname: config.namespaces.contains(Namespaces::UTS).then(|| {
+            config
+                .hostname
+                .clone()
+                .unwrap_or_else(|| config.id.chars().take(64).collect())
+        }),
+        ops,
+    }
+}
+
+/// Makes `root` a mount point holding the root file system.
+fn prepare_root(config: &Config, host: &HostInfo, root: &Path, ops: &mut Vec<ChildOp>) {
+    match &config.rootfs {
+        Rootfs::Dir(dir) => {
+            ops.push(mount(
+                &dir.to_string_lossy(),
+                root.to_path_buf(),
+                None,
+                MS_BIND | MS_REC,
+                None,
+            ));
+        }
+        Rootfs::Host => {
+            ops.push(mount(
+                "hull-rootfs",
+                root.to_path_buf(),
+                Some("tmpfs"),
+                MS_NOSUID | MS_NODEV,
+                Some("mode=755"),
+            ));
+            for d in ["usr", "etc", "root", "tmp", "var", "var/tmp", "run", "home"] {
+                let mode = if d.ends_with("tmp") { 0o1777 } else { 0o755 };
+                ops.push(ChildOp::Mkdir {
+                    path: root.join(d),
+                    mode,
+                });
+            }
+            ops.push(mount(
+                "/usr",
+                root.join("usr"),
+                None,
+                MS_BIND | MS_REC,
+                None,
+            ));
+            ops.push(ChildOp::ReadonlyPath {
+                path: root.join("usr"),
+            });
+            for d in &host.usr_dirs {
+                ops.push(ChildOp::Symlink {
+                    target: PathBuf::from("usr").join(d),
+                    link: root.join(d),
+                });
+            }
+            let hostname = config
+                .hostname
+                .clone()
+                .unwrap_or_else(|| config.id.chars().take(64).collect());
+            let files: [(&str, String); 5] = [
+                ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n".into()),
+                ("etc/group", "root:x:0:\nnogroup:x:65534:\n".into()),
+                ("etc/hostname", format!("{hostname}\n")),
+                ("etc/hosts", format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")),
+                ("etc/resolv.conf", host.resolv_conf.clone()),
+            ];
+            for (path, data) in files {
+                ops.push(ChildOp::CreateFile {
+                    path: root.join(path),
+                    mode: 0o644,
+                });
+                ops.push(ChildOp::WriteFile {
+                    path: root.join(path),
+                    data: data.into_bytes(),
+                });
+            }
+        }
+    }
+}
+
+/// runc's default mounts: /proc, /dev (tmpfs with the usual devices),
+/// /dev/pts, /dev/shm, /dev/mqueue, /sys read-only.
+fn default_mounts(config: &Config, root: &Path, ops: &mut Vec<ChildOp>) {
+    let r = |p: &str| root.join(p);
+    for (d, mode) in [("proc", 0o555), ("dev", 0o755), ("sys", 0o555)] {
+        ops.push(ChildOp::Mkdir { path: r(d), mode });
+    }
+    ops.push(mount(
+        "proc",
+        r("proc"),
+        Some("proc"),
+        MS_NOSUID | MS_NODEV | MS_NOEXEC,
+        None,
+    ));
+    ops.push(mount(
+        "tmpfs",
+        r("dev"),
+        Some("tmpfs"),
+        MS_NOSUID | libc::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    ));
+    for (d, mode) in [
+        ("dev/pts", 0o755),
+        ("dev/shm", 0o1777),
+        ("dev/mqueue", 0o755),
+    ] {
+        ops.push(ChildOp::Mkdir { path: r(d), mode });
+    }
+    let pts_gid = if config.namespaces.contains(Namespaces::USER) {
+        ""
+    } else {
+        ",gid=5"
+    };
+    ops.push(mount(
+        "devpts",
+        r("dev/pts"),
+        Some("devpts"),
+        MS_NOSUID | MS_NOEXEC,
+        Some(&format!("newinstance,ptmxmode=0666,mode=0620{pts_gid}")),
+    ));
+    ops.push(mount(
+        "shm",
+        r("dev/shm"),
+        Some("tmpfs"),
+        MS_NOSUID | MS_NOEXEC | MS_NODEV,
+        Some("mode=1777,size=65536k"),
+    ));
+    ops.push(mount(
+        "mqueue",
+        r("dev/mqueue"),
+        Some("mqueue"),
+        MS_NOSUID | MS_NOEXEC | MS_NODEV,
+        None,
+    ));
+    // sysfs can only be mounted by the owner of the network namespace; a
+    // rootless container that shares the host's binds it instead.
+    if config.namespaces.contains(Namespaces::USER) && !config.namespaces.contains(Namespaces::NET)
+    {
+        ops.push(mount("/sys", r("sys"), None, MS_BIND | MS_REC, None));
+        ops.push(ChildOp::ReadonlyPath { path: r("sys") });
+    } else {
+        ops.push(mount(
+            "sysfs",
+            r("sys"),
+            Some("sysfs"),
+            MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RDONLY,
+            None,
+        ));
+    }
+    // Device nodes are bind mounts of the host's (mknod is refused in a user
+    // namespace, and binding behaves the same everywhere).
+    for dev in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let target = r(&format!("dev/{dev}"));
+        ops.push(ChildOp::CreateFile {
+            path: target.clone(),
+            mode: 0o666,
+        });
+        ops.push(mount(&format!("/dev/{dev}"), target, None, MS_BIND, None));
+    }
+    for (link, target) in [
+        ("dev/ptmx", "pts/ptmx"),
+        ("dev/fd", "/proc/self/fd"),
+        ("dev/stdin", "/proc/self/fd/0"),
+        ("dev/stdout", "/proc/self/fd/1"),
+        ("dev/stderr", "/proc/self/fd/2"),
+        ("dev/core", "/proc/kcore"),
+    ] {
+        ops.push(ChildOp::Symlink {
+            target: target.into(),
+            link: r(link),
+        });
+    }
+}
+
+fn extra_mount(m: &Mount, host: &HostInfo, root: &Path, ops: &mut Vec<ChildOp>) {
+    let target = under(root, m.destination());
+    match m {
+        Mount::Bind {
+            source, readonly, ..
+        } => {
+            let is_dir = host
+                .bind_source_is_dir
+                .iter()
+                .find(|(s, _)| s == source)
+                .is_none_or(|(_, d)| *d);
+            if is_dir {
+                ops.push(ChildOp::Mkdir {
+                    path: target.clone(),
+                    mode: 0o755,
+                });
+            } else {
+                ops.push(ChildOp::CreateFile {
+                    path: target.clone(),
+                    mode: 0o644,
+                });
+            }
+            ops.push(mount(
+                &source.to_string_lossy(),
+                target.clone(),
+                None,
+                MS_BIND | MS_REC,
+                None,
+            ));
+            if *readonly {
+                ops.push(ChildOp::ReadonlyPath { path: target });
+            }
+        }
+        Mount::Tmpfs { size, .. } => {
+            ops.push(ChildOp::Mkdir {
+                path: target.clone(),
+                mode: 0o755,
+            });
+            let data = if *size > 0 {
+                format!("mode=1777,size={size}")
+            } else {
+                "mode=1777".into()
+            };
+            ops.push(mount(
+                "tmpfs",
+                target,
+                Some("tmpfs"),
+                MS_NOSUID | MS_NODEV,
+                Some(&data),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Container;
+
+    fn host() -> HostInfo {
+        HostInfo {
+            usr_dirs: vec!["bin".into(), "lib".into()],
+            resolv_conf: "nameserver 198.18.0.1\n".into(),
+            bind_source_is_dir: vec![("/etc/hostname".into(), false)],
+        }
+    }
+
+    fn position(ops: &[ChildOp], f: impl Fn(&ChildOp) -> bool) -> usize {
+        ops.iter().position(f).expect("op present")
+    }
+
+    #[test]
+    fn steps_run_in_the_order_the_kernel_needs() {
+        let cfg = Container::builder("web")
+            .mount(Mount::bind_ro("/etc/hostname", "/etc/host-name"))
+            .sysctl("net.ipv4.ip_forward", "1")
+            .readonly_rootfs(true)
+            .build()
+            .unwrap();
+        let p = plan(&cfg, &host(), Path::new("/run/hull/web/rootfs"));
+        let ops = &p.ops;
+        let private = position(
+            ops,
+            |o| matches!(o, ChildOp::Mount { target, flags, .. } if target == Path::new("/") && flags & MS_REC != 0),
+        );
+        let proc_ = position(
+            ops,
+            |o| matches!(o, ChildOp::Mount { fstype: Some(t), .. } if t == "proc"),
+        );
+        let pivot = position(ops, |o| matches!(o, ChildOp::PivotRoot { .. }));
+        let sysctl = position(
+            ops,
+            |o| matches!(o, ChildOp::WriteFile { path, .. } if path == Path::new("/proc/sys/net/ipv4/ip_forward")),
+        );
+        let ro_sys = position(
+            ops,
+            |o| matches!(o, ChildOp::ReadonlyPath { path } if path == Path::new("/proc/sys")),
+        );
+        let masked = position(ops, |o| matches!(o, ChildOp::MaskPath { .. }));
+        let bounding = position(ops, |o| matches!(o, ChildOp::BoundingSet { .. }));
+        let ids = position(ops, |o| matches!(o, ChildOp::SetIds { .. }));
+        let caps = position(ops, |o| matches!(o, ChildOp::Capabilities { .. }));
+        let nnp = position(ops, |o| matches!(o, ChildOp::NoNewPrivs));
+        assert_eq!(private, 0);
+        assert!(proc_ < pivot && pivot < sysctl && sysctl < ro_sys && pivot < masked);
+        assert!(bounding < ids && ids < caps && caps < nnp);
+        // The bind of a file source creates a file to mount on.
+        assert!(ops.iter().any(|o| matches!(o, ChildOp::CreateFile { path, .. } if path == Path::new("/run/hull/web/rootfs/etc/host-name"))));
+        // Everything before pivot_root targets the new root.
+        for o in &ops[1..pivot] {
+            if let ChildOp::Mount { target, .. } = o {
+                assert!(target.starts_with("/run/hull/web/rootfs"), "{target:?}");
+            }
+        }
+        assert_eq!(p.hostname.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn inheritable_and_ambient_are_empty() {
+        let cfg = Container::builder("c").build().unwrap();
+        let p = plan(&cfg, &host(), Path::new("/r"));
+        let caps = p.ops.iter().find_map(|o| match o {
+            ChildOp::Capabilities {
+                effective,
+                inheritable,
+                ambient,
+                ..
+            } => Some((*effective, *inheritable, *ambient)),
+            _ => None,
+        });
+        assert_eq!(caps, Some((0xa804_25fb, 0, 0)));
+    }
+
+    #[test]
+    fn rootless_without_netns_binds_sys() {
+        let cfg = Container::builder("c")
+            .namespaces(Namespaces::PID | Namespaces::MNT | Namespaces::UTS)
+            .id_maps(
+                hull_ns::IdMap::single(0, 1000),
+                hull_ns::IdMap::single(0, 1000),
+            )
+            .build()
+            .unwrap();
+        let p = plan(&cfg, &host(), Path::new("/r"));
+        assert!(p.ops.iter().any(
+            |o| matches!(o, ChildOp::Mount { source: Some(s), .. } if s == Path::new("/sys"))
+        ));
+        assert!(
+            !p.ops
+                .iter()
+                .any(|o| matches!(o, ChildOp::Mount { fstype: Some(t), .. } if t == "sysfs"))
+        );
+    }
+}

@@ -1,0 +1,348 @@
+//! Containers end to end, as root, with the host-derived root.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hull_container::{Container, ContainerBuilder, Error, ExitStatus, Mount, Status, Stdio};
+use hull_testkit::{Snapshot, is_root, unique_name};
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+    };
+}
+
+/// A test-owned runtime root, removed afterwards.
+struct Runtime(PathBuf);
+
+impl Runtime {
+    fn new() -> Runtime {
+        let p = std::env::temp_dir().join(unique_name("hull-ct-"));
+        std::fs::create_dir_all(&p).unwrap();
+        Runtime(p)
+    }
+
+    fn builder(&self, id: &str) -> ContainerBuilder {
+        Container::builder(id).runtime_root(&self.0)
+    }
+
+    fn is_empty(&self) -> bool {
+        std::fs::read_dir(&self.0).unwrap().next().is_none()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run_output(b: ContainerBuilder) -> (ExitStatus, String) {
+    let (rd, wr) = pipe();
+    let mut c = Container::create_with_stdio(
+        b.build().unwrap(),
+        [Stdio::Null, Stdio::Fd(wr), Stdio::Inherit],
+    )
+    .unwrap();
+    c.start().unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(rd), &mut out).unwrap();
+    let s = c.wait().unwrap();
+    c.delete().unwrap();
+    (s, out)
+}
+
+fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: a valid array for pipe2.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    use std::os::fd::FromRawFd;
+    // SAFETY: both fds are new and ours.
+    unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    }
+}
+
+#[test]
+fn host_rootfs_container_sees_only_itself() {
+    require_root!();
+    let rt = Runtime::new();
+    let before = Snapshot::take();
+    let script = "hostname; echo pid=$$; id -u; ls /; ps -e -o pid= | wc -l; \
+                  grep -c . /proc/self/mountinfo >/dev/null && echo mounts-ok; \
+                  echo x > /dev/null && echo devnull-ok; ls /dev/pts/ptmx >/dev/null && echo pts-ok; \
+                  grep CapInh /proc/self/status; grep NoNewPrivs /proc/self/status; ulimit -n; \
+                  touch /proc/sys/kernel/hostname 2>/dev/null || echo proc-sys-ro; \
+                  touch /usr/hull-x 2>/dev/null || echo usr-ro";
+    let (s, out) = run_output(rt.builder("t1").hostname("box1").args(["sh", "-c", script]));
+    assert!(s.success(), "{s}: {out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "box1");
+    assert_eq!(lines[1], "pid=1");
+    assert_eq!(lines[2], "0");
+    assert!(
+        out.contains("\nproc\n") && out.contains("\nusr\n") && out.contains("\netc\n"),
+        "{out}"
+    );
+    for want in [
+        "mounts-ok",
+        "devnull-ok",
+        "pts-ok",
+        "NoNewPrivs:\t1",
+        "CapInh:\t0000000000000000",
+        "1024",
+        "proc-sys-ro",
+        "usr-ro",
+    ] {
+        assert!(out.lines().any(|l| l == want), "missing {want:?} in {out}");
+    }
+    assert!(rt.is_empty(), "runtime dir left behind");
+    before.assert_no_leaks(&[]);
+}
+
+#[test]
+fn create_start_split_and_exit_codes() {
+    require_root!();
+    let rt = Runtime::new();
+    let marker = rt.0.join("marker-dir");
+    std::fs::create_dir(&marker).unwrap();
+    let mut c = rt
+        .builder("t2")
+        .mount(Mount::bind(&marker, "/out"))
+        .args(["sh", "-c", "touch /out/ran; exit 7"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap();
+    assert_eq!(c.status(), Status::Created);
+    let st = c.state();
+    assert_eq!(st.status, Status::Created);
+    assert!(st.pid > 0);
+    assert!(st.to_json().contains("\"status\":\"created\""));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!marker.join("ran").exists(), "ran before start");
+    c.start().unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(7));
+    assert!(marker.join("ran").exists());
+    assert_eq!(c.status(), Status::Stopped);
+    assert!(matches!(c.start(), Err(Error::State { .. })));
+    c.delete().unwrap();
+    c.delete().unwrap(); // idempotent
+}
+
+#[test]
+fn kill_stop_and_signals_come_back() {
+    require_root!();
+    let rt = Runtime::new();
+    let mut c = rt
+        .builder("t3")
+        .args(["sleep", "100"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap();
+    c.start().unwrap();
+    assert_eq!(c.status(), Status::Running);
+    c.kill(libc::SIGKILL).unwrap();
+    assert_eq!(c.wait().unwrap().signal(), Some(libc::SIGKILL));
+    assert!(matches!(c.kill(libc::SIGTERM), Err(Error::State { .. })));
+    drop(c);
+
+    // sleep as PID 1 ignores SIGTERM (no handler): stop escalates to SIGKILL.
+    let mut c = rt
+        .builder("t4")
+        .args(["sleep", "100"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap();
+    c.start().unwrap();
+    let s = c.stop(Duration::from_millis(200)).unwrap();
+    assert_eq!(s.signal(), Some(libc::SIGKILL));
+    c.delete().unwrap();
+
+    // With the init, SIGTERM reaches the program.
+    let mut c = rt
+        .builder("t5")
+        .init(true)
+        .args([
+            "sh",
+            "-c",
+            "trap 'exit 3' TERM; while :; do sleep 0.02; done",
+        ])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap();
+    c.start().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        c.stop(Duration::from_secs(5)).unwrap(),
+        ExitStatus::Exited(3)
+    );
+    c.delete().unwrap();
+    drop(c);
+    assert!(rt.is_empty());
+}
+
+#[test]
+fn delete_of_created_never_started_container() {
+    require_root!();
+    let rt = Runtime::new();
+    let mut c = rt
+        .builder("t6")
+        .args(["true"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap();
+    let pid = c.pid().unwrap();
+    c.delete().unwrap();
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert!(rt.is_empty());
+}
+
+#[test]
+fn exec_joins_the_running_container() {
+    require_root!();
+    let rt = Runtime::new();
+    let mut c = rt
+        .builder("t7")
+        .hostname("exec-box")
+        .args(["sleep", "100"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap();
+    c.start().unwrap();
+    let (rd, wr) = pipe();
+    let mut child = c
+        .exec(
+            ["sh", "-c", "hostname; ps -e -o pid=,comm= | tr -s ' '"],
+            [Stdio::Null, Stdio::Fd(wr), Stdio::Inherit],
+        )
+        .unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(rd), &mut out).unwrap();
+    assert!(child.wait().unwrap().success());
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "exec-box");
+    assert!(lines.iter().any(|l| l.trim() == "1 sleep"), "{out}");
+    let procs = c.processes().unwrap();
+    assert_eq!(procs, vec![c.pid().unwrap()]);
+    c.delete().unwrap();
+    assert!(matches!(
+        c.exec(["true"], [Stdio::Null, Stdio::Null, Stdio::Null]),
+        Err(Error::State { .. })
+    ));
+}
+
+#[test]
+fn bad_input_gets_typed_errors_and_leaves_nothing() {
+    require_root!();
+    let rt = Runtime::new();
+    let before = Snapshot::take();
+    // A program missing from the rootfs: the exec step, ENOENT, named.
+    let err = rt
+        .builder("t8")
+        .args(["hull-no-such-program"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap()
+        .start()
+        .unwrap_err();
+    assert!(err.to_string().contains("hull-no-such-program"), "{err}");
+    assert!(matches!(
+        Container::builder("a/b").build(),
+        Err(Error::Invalid { field: "id", .. })
+    ));
+    assert!(matches!(
+        Container::builder("x")
+            .rootfs(hull_container::Rootfs::Dir("/nonexistent".into()))
+            .build(),
+        Err(Error::Path {
+            field: "rootfs",
+            ..
+        })
+    ));
+    assert!(matches!(
+        Container::builder("x")
+            .mount(Mount::bind("/nonexistent-src", "/m"))
+            .build(),
+        Err(Error::Path {
+            field: "mounts",
+            ..
+        })
+    ));
+    // A second container with the same id is refused while the first exists.
+    let _first = rt
+        .builder("dup")
+        .args(["true"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap();
+    let err = rt
+        .builder("dup")
+        .args(["true"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap_err();
+    assert!(matches!(err, Error::RuntimeDir { .. }), "{err:?}");
+    drop(_first);
+    assert!(rt.is_empty());
+    before.assert_no_leaks(&[]);
+}
+
+#[test]
+fn hundred_cycles_leave_nothing_behind() {
+    require_root!();
+    let rt = Runtime::new();
+    let before = Snapshot::take();
+    for i in 0..100 {
+        let mut c = rt
+            .builder(&format!("cycle{i}"))
+            .args(["true"])
+            .build()
+            .unwrap()
+            .create()
+            .unwrap();
+        c.start().unwrap();
+        assert!(c.wait().unwrap().success());
+        c.delete().unwrap();
+    }
+    assert!(rt.is_empty());
+    before.assert_no_leaks(&[]);
+}
+
+#[test]
+fn ten_containers_in_parallel() {
+    require_root!();
+    let rt = std::sync::Arc::new(Runtime::new());
+    let threads: Vec<_> = (0..10)
+        .map(|i| {
+            let rt = rt.clone();
+            std::thread::spawn(move || {
+                let (s, out) = run_output(
+                    rt.builder(&format!("par{i}"))
+                        .hostname(format!("par{i}"))
+                        .args(["hostname"]),
+                );
+                assert!(s.success());
+                assert_eq!(out.trim(), format!("par{i}"));
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(rt.is_empty());
+}
