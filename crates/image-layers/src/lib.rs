@@ -38,6 +38,7 @@
 mod commit;
 pub mod diff;
 mod digest;
+mod docker;
 mod error;
 mod image;
 mod layout;
@@ -46,6 +47,7 @@ mod unpack;
 
 pub use commit::{CommitOptions, WrittenLayer};
 pub use digest::{parse_digest, sha256_digest};
+pub use docker::{ImportedImage, import_docker_archive};
 pub use error::{Error, Result};
 pub use image::UnpackProgress;
 pub use layout::{
