@@ -147,8 +147,8 @@ impl Config {
 
 /// Builds a [`Config`]; see [`Container::builder`](crate::Container::builder).
 ///
-/// Defaults follow runc's `runc spec`: new PID, mount, IPC, UTS and network
-/// namespaces; the default mounts, masked and read-only paths; Docker's
+/// Defaults follow runc's `runc spec`: new PID, mount, IPC, UTS, network
+/// and cgroup namespaces; the default mounts, masked and read-only paths; Docker's
 /// default capabilities with an empty inheritable set; `RLIMIT_NOFILE`
 /// 1024; no_new_privs; the process `sh` as root in `/`.
 #[derive(Debug, Clone)]
@@ -180,7 +180,8 @@ impl ContainerBuilder {
                     | Namespaces::MNT
                     | Namespaces::IPC
                     | Namespaces::UTS
-                    | Namespaces::NET,
+                    | Namespaces::NET
+                    | Namespaces::CGROUP,
                 uid_map: None,
                 gid_map: None,
                 mounts: Vec::new(),

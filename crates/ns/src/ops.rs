@@ -62,15 +62,17 @@ pub enum ChildOp {
         link: PathBuf,
     },
     /// Writes `data` to an existing file (e.g. a `/proc/sys` sysctl or
-    /// `/proc/self/oom_score_adj`).
+    /// `/proc/self/oom_score_adj`). The last component must not be a
+    /// symlink, and a path under `/proc` must be on a real procfs.
     WriteFile {
         /// The file.
         path: PathBuf,
         /// What to write (in one write).
         data: Vec<u8>,
     },
-    /// Hides a path: a file gets /dev/null bound over it, a directory an
-    /// empty read-only tmpfs; a missing path is skipped.
+    /// Hides a path: a file gets /dev/null bound over it (after checking
+    /// that /dev/null is the real null device), a directory an empty
+    /// read-only tmpfs; a missing path is skipped.
     MaskPath {
         /// The path.
         path: PathBuf,
@@ -244,11 +246,12 @@ pub(crate) fn prepare(ops: &[ChildOp]) -> Result<PreparedOps> {
                 let d = data.clone();
                 let (ptr, len) = (d.as_ptr() as u64, d.len() as u64);
                 let path_ptr = c(path, s)?;
+                let must_be_procfs = u64::from(path.starts_with("/proc"));
                 p._data.push(d);
                 (
                     RawOp {
                         code: code::WRITE_FILE,
-                        a: [path_ptr, ptr, len, 0, 0, 0],
+                        a: [path_ptr, ptr, len, must_be_procfs, 0, 0],
                         ..RawOp::default()
                     },
                     path.clone(),

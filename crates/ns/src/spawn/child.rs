@@ -10,7 +10,8 @@
 //! after which the child exits with status 127.
 //!
 //! The steps, in order (each a function below): [`join_namespaces`],
-//! [`unshare_time`], [`signal_ready`], [`wait_for_parent`], [`set_names`],
+//! [`unshare_time`], [`signal_ready`], [`wait_for_parent`],
+//! [`unshare_cgroup`], [`set_names`],
 //! [`mount_proc`], [`fork_init`] (then [`run_init`] in PID 1),
 //! [`run_ops`], [`set_ids`], [`change_dir`], [`set_stdio`], [`close_fds`],
 //! [`reset_signals`], [`run_pre_exec`], [`wait_at_gate`], [`exec`].
@@ -90,6 +91,9 @@ pub(crate) struct Plan {
     pub joins: [Join; 9],
     pub n_joins: usize,
     pub unshare_time: bool,
+    /// Create the cgroup namespace after the parent has placed the child
+    /// in its cgroups, so that the namespace is rooted there.
+    pub unshare_cgroup: bool,
     pub hostname: (*const u8, usize),
     pub domainname: (*const u8, usize),
     pub mount_proc: bool,
@@ -153,6 +157,7 @@ fn run(plan: &Plan) -> ! {
     unshare_time(plan);
     signal_ready(plan);
     wait_for_parent(plan);
+    unshare_cgroup(plan);
     set_names(plan);
     mount_proc(plan);
     fork_init(plan);
@@ -225,6 +230,15 @@ fn wait_for_parent(plan: &Plan) {
     check(plan, Step::WaitForParent, r, 0);
     // SAFETY: closing an fd this process owns.
     unsafe { raw::syscall3(libc::SYS_close, plan.sync_fd as usize, 0, 0) };
+}
+
+/// Creates the cgroup namespace, rooted at the cgroup the child is in now.
+fn unshare_cgroup(plan: &Plan) {
+    if plan.unshare_cgroup {
+        // SAFETY: unshare takes one integer.
+        let r = unsafe { raw::syscall3(libc::SYS_unshare, libc::CLONE_NEWCGROUP as usize, 0, 0) };
+        check(plan, Step::UnshareCgroup, r, 0);
+    }
 }
 
 /// Sets the hostname and domain name of the new UTS namespace.
@@ -440,10 +454,25 @@ fn run_op(op: &RawOp) -> isize {
             }
             code::SYMLINK => ok_if_exists(raw::syscall3(libc::SYS_symlinkat, a[0], AT_FDCWD, a[1])),
             code::WRITE_FILE => {
-                let flags = libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOCTTY;
+                let flags = libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NOFOLLOW;
                 let fd = raw::syscall6(libc::SYS_openat, AT_FDCWD, a[0], flags as usize, 0, 0, 0);
                 if fd < 0 {
                     return fd;
+                }
+                // A write meant for procfs must reach the real procfs, not
+                // a file some mount put in its place (CVE-2019-16884).
+                if a[3] != 0 {
+                    let mut st = KStatfs::default();
+                    let r = raw::syscall3(
+                        libc::SYS_fstatfs,
+                        fd as usize,
+                        &mut st as *mut KStatfs as usize,
+                        0,
+                    );
+                    if r < 0 || st.kind_bsize[0] != PROC_SUPER_MAGIC {
+                        raw::syscall3(libc::SYS_close, fd as usize, 0, 0);
+                        return if r < 0 { r } else { -(libc::EXDEV as isize) };
+                    }
                 }
                 let data = core::slice::from_raw_parts(a[1] as *const u8, a[2]);
                 let r = raw::write_all(fd as i32, data);
@@ -452,6 +481,24 @@ fn run_op(op: &RawOp) -> isize {
             }
             code::MASK_PATH => {
                 let null = c"/dev/null".as_ptr() as usize;
+                // The mask's source must be the real null device, not
+                // something put in its place (CVE-2025-31133).
+                let mut st: libc::stat = core::mem::zeroed();
+                let r = raw::syscall6(
+                    libc::SYS_newfstatat,
+                    AT_FDCWD,
+                    null,
+                    &mut st as *mut libc::stat as usize,
+                    libc::AT_SYMLINK_NOFOLLOW as usize,
+                    0,
+                    0,
+                );
+                if r < 0 {
+                    return r;
+                }
+                if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+                    return -(libc::EPERM as isize);
+                }
                 let r = raw::syscall6(libc::SYS_mount, null, a[0], 0, libc::MS_BIND as usize, 0, 0);
                 if r == -(libc::ENOTDIR as isize) || r == -(libc::EISDIR as isize) {
                     let tmpfs = c"tmpfs".as_ptr() as usize;
@@ -578,6 +625,8 @@ fn run_op(op: &RawOp) -> isize {
     }
 }
 
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
 /// The kernel's `struct statfs` on x86_64 (libc's lacks `f_flags`).
 #[repr(C)]
 #[derive(Default)]
@@ -638,12 +687,24 @@ fn set_ids(plan: &Plan) {
     check(plan, Step::SetIds, r, 2);
 }
 
-/// Changes to the working directory.
+/// Changes to the working directory, and checks that it lies inside the
+/// root: a path through a still-open fd of the caller (`/proc/self/fd/N`)
+/// could otherwise leave the program in a host directory
+/// (CVE-2024-21626). getcwd(2) fails with ENOENT, or gives a path that does
+/// not start with `/`, for a directory the root cannot reach.
 fn change_dir(plan: &Plan) {
     if !plan.cwd.is_null() {
         // SAFETY: a NUL-terminated path the parent prepared.
         let r = unsafe { raw::syscall3(libc::SYS_chdir, plan.cwd as usize, 0, 0) };
         check(plan, Step::Chdir, r, 0);
+        let mut buf = [0u8; 256];
+        // SAFETY: a valid buffer and its length.
+        let r = unsafe { raw::syscall3(libc::SYS_getcwd, buf.as_mut_ptr() as usize, buf.len(), 0) };
+        // ERANGE (a long path) is fine: it was resolved inside the root.
+        let outside = (r < 0 && r != -(libc::ERANGE as isize)) || (r > 0 && buf[0] != b'/');
+        if outside {
+            fail(plan, Step::Chdir, -(libc::ENOENT as isize), 0);
+        }
     }
 }
 

@@ -51,6 +51,8 @@ pub enum Step {
     JoinNamespace = 1,
     /// Creating the time namespace (unshare).
     UnshareTime,
+    /// Creating the cgroup namespace (unshare).
+    UnshareCgroup,
     /// Waiting for the parent's release.
     WaitForParent,
     /// Setting the hostname.
@@ -91,6 +93,7 @@ impl Step {
         [
             JoinNamespace,
             UnshareTime,
+            UnshareCgroup,
             WaitForParent,
             SetHostname,
             SetDomainname,
@@ -118,6 +121,7 @@ impl fmt::Display for Step {
         f.write_str(match self {
             Step::JoinNamespace => "join namespace",
             Step::UnshareTime => "create time namespace",
+            Step::UnshareCgroup => "create cgroup namespace",
             Step::WaitForParent => "wait for parent",
             Step::SetHostname => "set hostname",
             Step::SetDomainname => "set domain name",
@@ -211,6 +215,7 @@ pub struct Command {
     ops: Vec<ChildOp>,
     start_gate: bool,
     non_dumpable: bool,
+    cgroup_procs: Vec<PathBuf>,
 }
 
 impl fmt::Debug for Command {
@@ -261,6 +266,7 @@ impl Command {
             ops: Vec::new(),
             start_gate: false,
             non_dumpable: false,
+            cgroup_procs: Vec::new(),
         }
     }
 
@@ -423,6 +429,14 @@ impl Command {
     /// while the child waits.
     pub fn cgroup(&mut self, dir: OwnedFd) -> &mut Command {
         self.cgroup = Some(dir);
+        self
+    }
+
+    /// Cgroup membership files (`cgroup.procs`, or `tasks` on v1) the
+    /// parent writes the child's pid into while the child waits, before it
+    /// creates its cgroup namespace: how a child joins v1 hierarchies.
+    pub fn cgroup_procs(&mut self, files: impl IntoIterator<Item = PathBuf>) -> &mut Command {
+        self.cgroup_procs.extend(files);
         self
     }
 
@@ -705,7 +719,8 @@ impl Command {
         // parent can set the offsets before the program enters it at execve.
         let unshare_time = self.new_ns.contains(Namespaces::TIME);
         let want_ready = unshare_time && self.time_offsets.is_some();
-        let clone_ns = self.new_ns - Namespaces::TIME;
+        let clone_ns = self.new_ns - Namespaces::TIME - Namespaces::CGROUP;
+        let unshare_cgroup = self.new_ns.contains(Namespaces::CGROUP);
         let needs_maps = self.uid_map.is_some() || self.gid_map.is_some();
 
         let (report_rd, report_wr) = sys::pipe().map_err(prep("create report pipe"))?;
@@ -713,7 +728,7 @@ impl Command {
         let mut sync = None;
         // The cgroup fallback (legacy clone) also needs the child to wait;
         // the pipe is cheap, so it exists whenever a parent step might run.
-        if needs_maps || want_ready || self.cgroup.is_some() {
+        if needs_maps || want_ready || self.cgroup.is_some() || !self.cgroup_procs.is_empty() {
             sync = Some(sys::pipe().map_err(prep("create sync pipe"))?);
         }
 
@@ -754,6 +769,7 @@ impl Command {
             joins: join_arr,
             n_joins: joins.len(),
             unshare_time,
+            unshare_cgroup,
             hostname: ptr_len(&prepared.hostname),
             domainname: ptr_len(&prepared.domainname),
             mount_proc: self.mount_proc,
@@ -824,6 +840,9 @@ impl Command {
                 if !used_clone3 {
                     write_cgroup_procs(cg, pid)?;
                 }
+            }
+            for f in &self.cgroup_procs {
+                write_proc_file(f, pid.to_string().as_bytes())?;
             }
             if let Some(m) = &self.uid_map {
                 if self.id_map_helper {
