@@ -526,6 +526,26 @@ impl Overlay {
 
     fn mount_new(&self) -> Result<OverlayMount> {
         let target = self.target_cstring()?;
+        let mnt = self.mount_detached()?;
+        // Until move_mount succeeds the mount is detached: dropping `mnt`
+        // on error frees it, nothing is left behind.
+        sys::move_mount(mnt.as_fd(), &target).map_err(|source| Error::MoveMount {
+            target: self.target.clone(),
+            source,
+        })?;
+        Ok(OverlayMount::new(self.target.clone(), target))
+    }
+
+    /// Creates the overlay as a detached mount (new mount API only) and
+    /// returns its file descriptor, attached nowhere: the caller attaches it
+    /// with move_mount(2) (e.g. relative to a directory fd it resolved safely
+    /// inside a container root), or drops it to discard the overlay. The fd
+    /// keeps the mount busy: close it once attached, before unmounting.
+    ///
+    /// # Errors
+    /// As [`Overlay::mount_with`] for [`MountApi::New`], except
+    /// [`Error::MoveMount`].
+    pub fn mount_detached(&self) -> Result<OwnedFd> {
         let fs = sys::fsopen(c"overlay").map_err(|source| Error::Fsopen { source })?;
         let fsconfig_err =
             |key: &str, path: Option<&Path>, source: std::io::Error| Error::Fsconfig {
@@ -564,18 +584,11 @@ impl Overlay {
         } else {
             0
         };
-        let mnt = sys::fsmount(fs.as_fd(), attr).map_err(|source| Error::Fsmount {
+        sys::fsmount(fs.as_fd(), attr).map_err(|source| Error::Fsmount {
             target: self.target.clone(),
             log: sys::read_fs_log(fs.as_fd()),
             source,
-        })?;
-        // Until move_mount succeeds the mount is detached: dropping `mnt`
-        // on error frees it, nothing is left behind.
-        sys::move_mount(mnt.as_fd(), &target).map_err(|source| Error::MoveMount {
-            target: self.target.clone(),
-            source,
-        })?;
-        Ok(OverlayMount::new(self.target.clone(), target))
+        })
     }
 
     fn mount_legacy(&self) -> Result<OverlayMount> {

@@ -534,3 +534,111 @@ fn paths_with_commas_colons_and_backslashes_mount() {
         Ok(())
     });
 }
+
+/// metacopy=on: a chmod copies up metadata only; the walk reports it as
+/// modified.
+#[test]
+fn metacopy_copies_up_metadata_only() {
+    isolated("meta", |root| {
+        let (lower, upper, work, merged) = (
+            root.join("l"),
+            root.join("u"),
+            root.join("w"),
+            root.join("m"),
+        );
+        for d in [&lower, &upper, &work, &merged] {
+            std::fs::create_dir(d).map_err(e("mkdir"))?;
+        }
+        write(&lower.join("f"), "lower data")?;
+        let ov = Overlay::builder()
+            .lower(&lower)
+            .upper(&upper, &work)
+            .target(&merged)
+            .metacopy(true)
+            .build()
+            .map_err(e("build"))?;
+        let m = ov.mount().map_err(e("mount"))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(merged.join("f"), std::fs::Permissions::from_mode(0o600))
+            .map_err(e("chmod"))?;
+        ensure(read(&merged.join("f"))? == "lower data", || {
+            "merged content changed".into()
+        })?;
+        m.unmount().map_err(e("unmount"))?;
+        let up = upper.join("f");
+        let c = std::ffi::CString::new(up.as_os_str().as_encoded_bytes()).map_err(e("cstring"))?;
+        // SAFETY: NUL-terminated strings; size query with a null buffer.
+        let n = unsafe {
+            libc::lgetxattr(
+                c.as_ptr(),
+                c"trusted.overlay.metacopy".as_ptr(),
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        ensure(n >= 0, || "upper/f has no metacopy xattr".into())?;
+        let changes = ov.changes().map_err(e("changes"))?;
+        ensure(
+            changes
+                == vec![Change {
+                    path: "f".into(),
+                    kind: ChangeKind::Modified,
+                }],
+            || format!("{changes:?}"),
+        )
+    });
+}
+
+/// A detached mount from mount_detached() is attached by the caller with
+/// move_mount(2); dropping the fd unattached leaves nothing.
+#[test]
+fn detached_mount_is_attached_by_the_caller() {
+    isolated("detached", |root| {
+        let (l0, l1, merged) = (root.join("l0"), root.join("l1"), root.join("m"));
+        for d in [&l0, &l1, &merged] {
+            std::fs::create_dir(d).map_err(e("mkdir"))?;
+        }
+        write(&l1.join("f"), "x")?;
+        let ov = Overlay::builder()
+            .lower(&l0)
+            .lower(&l1)
+            .target(&merged)
+            .build()
+            .map_err(e("build"))?;
+        drop(ov.mount_detached().map_err(e("detached"))?);
+        ensure(!is_mounted(&merged), || {
+            "an unattached mount showed up".into()
+        })?;
+        let fd = ov.mount_detached().map_err(e("detached"))?;
+        let dir = std::fs::File::open(&merged).map_err(e("open target"))?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: valid fds and NUL-terminated empty paths;
+        // MOVE_MOUNT_F_EMPTY_PATH (4) | MOVE_MOUNT_T_EMPTY_PATH (0x40).
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_move_mount,
+                fd.as_raw_fd(),
+                c"".as_ptr(),
+                dir.as_raw_fd(),
+                c"".as_ptr(),
+                0x44,
+            )
+        };
+        ensure(rc == 0, || {
+            format!("move_mount: {}", std::io::Error::last_os_error())
+        })?;
+        drop(dir);
+        // The fd pins the mount (umount would say EBUSY): close it.
+        drop(fd);
+        ensure(read(&merged.join("f"))? == "x", || {
+            "attached overlay not visible".into()
+        })?;
+        let t =
+            std::ffi::CString::new(merged.as_os_str().as_encoded_bytes()).map_err(e("cstring"))?;
+        // SAFETY: t is NUL-terminated.
+        let rc = unsafe { libc::umount2(t.as_ptr(), 0) };
+        ensure(rc == 0, || {
+            format!("umount: {}", std::io::Error::last_os_error())
+        })
+    });
+}
