@@ -182,7 +182,8 @@ impl OverlayBuilder {
     }
 
     /// Appends a data-only lower layer (Linux 6.5+): its files are reachable
-    /// only through metacopy redirects from regular layers, never by name.
+    /// only through metacopy redirects from regular layers, never by name
+    /// (so layers that use it are typically mounted with `metacopy(true)`).
     /// Data-only layers sit below every regular lower layer.
     pub fn data_lower(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_lowers.push(dir.into());
@@ -399,12 +400,6 @@ impl Overlay {
                     second: "redirect_dir=on",
                 });
             }
-        }
-        if !self.data_lowers.is_empty() && o.metacopy == Some(false) {
-            return Err(Error::ConflictingOptions {
-                first: "data-only lower layers",
-                second: "metacopy=off",
-            });
         }
         Ok(())
     }
@@ -637,9 +632,6 @@ impl Overlay {
         }
         if let Some(b) = o.metacopy {
             v.push(("metacopy", Some(on_off(b))));
-        } else if !self.data_lowers.is_empty() {
-            // Data-only layers are reached through metacopy redirects only.
-            v.push(("metacopy", Some("on")));
         }
         if let Some(x) = o.xino {
             v.push(("xino", Some(x.as_str())));
@@ -1069,9 +1061,7 @@ mod tests {
                 let want = format!("index={}", if b { "on" } else { "off" });
                 prop_assert!(rest.contains(&want));
             }
-            if !data.is_empty() && options.metacopy.is_none() {
-                prop_assert!(rest.iter().any(|o| o == "metacopy=on"));
-            }
+            prop_assert_eq!(rest.iter().any(|o| o.starts_with("metacopy=")), options.metacopy.is_some());
         }
     }
 
@@ -1097,7 +1087,7 @@ mod tests {
         };
         assert_eq!(
             String::from_utf8_lossy(&ov.render_legacy_options()),
-            "lowerdir=/top:/bottom::/data,upperdir=/u,workdir=/w,index=off,metacopy=on,xino=auto"
+            "lowerdir=/top:/bottom::/data,upperdir=/u,workdir=/w,index=off,xino=auto"
         );
     }
 }

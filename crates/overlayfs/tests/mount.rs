@@ -401,20 +401,50 @@ fn options_reach_the_kernel() {
     }
 }
 
-/// A data-only lower layer mounts; its files are not visible by name.
+fn set_xattr(path: &Path, name: &std::ffi::CStr, value: &[u8]) -> Result<(), String> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(e("cstring"))?;
+    // SAFETY: NUL-terminated strings; value valid for its length.
+    let rc = unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    ensure(rc == 0, || {
+        format!(
+            "setxattr {name:?} on {path:?}: {}",
+            std::io::Error::last_os_error()
+        )
+    })
+}
+
+/// A data-only lower layer mounts; its files are not visible by name, but a
+/// metacopy file in a regular layer that redirects to one reads its data
+/// (the composefs pattern).
 #[test]
-fn data_only_lower_layer_mounts_and_stays_hidden() {
+fn data_only_lower_layer_serves_data_through_metacopy_redirects() {
     isolated("data", |root| {
         let (lower, data, merged) = (root.join("l"), root.join("d"), root.join("m"));
         for d in [&lower, &data, &merged] {
             std::fs::create_dir(d).map_err(e("mkdir"))?;
         }
         write(&lower.join("visible"), "x")?;
-        write(&data.join("blob"), "data")?;
+        write(&data.join("blob"), "data from the data-only layer")?;
+        // A metadata-only file: right size, no data, metacopy + redirect.
+        let f = lower.join("f");
+        std::fs::File::create(&f)
+            .and_then(|file| file.set_len(29))
+            .map_err(e("create metacopy file"))?;
+        set_xattr(&f, c"trusted.overlay.metacopy", b"")?;
+        set_xattr(&f, c"trusted.overlay.redirect", b"/blob")?;
         let ov = Overlay::builder()
             .lower(&lower)
             .data_lower(&data)
             .target(&merged)
+            .metacopy(true)
             .build()
             .map_err(e("build"))?;
         for api in [MountApi::New, MountApi::Legacy] {
@@ -424,6 +454,10 @@ fn data_only_lower_layer_mounts_and_stays_hidden() {
             })?;
             ensure(!merged.join("blob").exists(), || {
                 format!("{api:?}: data-only file visible by name")
+            })?;
+            let got = read(&merged.join("f"))?;
+            ensure(got == "data from the data-only layer", || {
+                format!("{api:?}: metacopy file reads {got:?}")
             })?;
             m.unmount().map_err(e("unmount"))?;
         }
