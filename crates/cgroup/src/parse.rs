@@ -1,4 +1,4 @@
-//! Parsers for the kernel's text: mountinfo, /proc/<pid>/cgroup and the
+//! Parsers for the kernel's text: mountinfo, `/proc/<pid>/cgroup` and the
 //! cgroup control-file formats (single values, flat keyed, nested keyed,
 //! v1 blkio tables, PSI, cpu lists).
 //!
@@ -222,7 +222,7 @@ pub fn keyed(entries: &[(String, u64)], key: &str) -> Option<u64> {
 }
 
 /// A `major:minor` device number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct DeviceNumber {
     /// Major number.
     pub major: u32,

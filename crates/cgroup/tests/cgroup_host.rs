@@ -1,0 +1,129 @@
+//! Real cgroup tests on whatever layout the host has (v1 or hybrid here).
+//! Every test works under its own `hull-test-<unique>` cgroup and checks
+//! that nothing is left afterwards.
+
+mod common;
+
+use hull_cgroup::{Controller, Error, Layout, Mode, Resources};
+
+fn layout() -> Option<Layout> {
+    if !hull_testkit::is_root() {
+        eprintln!("skipped: needs root");
+        return None;
+    }
+    let l = Layout::detect().expect("detect layout");
+    // Pure v2 hosts run the same exercises in the cgroup_v2 binary.
+    if l.mode() == Mode::V2 {
+        eprintln!("skipped: v2 host, see tests/cgroup_v2.rs");
+        return None;
+    }
+    for c in [
+        Controller::Cpu,
+        Controller::Memory,
+        Controller::Pids,
+        Controller::Freezer,
+    ] {
+        if !l.has(c) {
+            eprintln!("skipped: no {c} controller");
+            return None;
+        }
+    }
+    Some(l)
+}
+
+macro_rules! host_test {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            if let Some(l) = layout() {
+                common::$name(&l);
+            }
+        }
+    )*};
+}
+
+host_test!(
+    cpu_quota_holds_busy_loop_near_ten_percent,
+    memory_limit_oom_kills_allocation_over_limit,
+    fork_past_pids_max_fails,
+    freeze_stops_counter_and_thaw_resumes,
+    kill_empties_cgroup_and_children,
+    delete_leaves_nothing_and_is_idempotent,
+    bad_paths_are_typed_errors,
+    cpuset_outside_host_is_typed_error,
+    unknown_block_device_is_typed_error,
+    stats_read_everything,
+    oom_event_is_reported,
+);
+
+#[test]
+fn v1_memory_limit_below_usage_is_typed_error() {
+    let Some(l) = layout() else { return };
+    let root = common::TestRoot::new(&l);
+    let cg = root.child("below");
+    let mut k = common::kid_in(&cg, common::hold_24m);
+    let t = std::time::Instant::now();
+    while cg.memory_stats().unwrap().unwrap().usage < 24 << 20 {
+        assert!(t.elapsed() < std::time::Duration::from_secs(20));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let r = Resources::builder().memory_limit(1 << 20).build().unwrap();
+    let e = cg.apply(&r);
+    assert!(matches!(e, Err(Error::LimitBelowUsage { .. })), "{e:?}");
+    cg.kill().unwrap();
+    k.wait();
+    drop(cg);
+    root.finish();
+}
+
+#[test]
+fn hybrid_host_creates_membership_in_unified_too() {
+    let Some(l) = layout() else { return };
+    if l.mode() != Mode::Hybrid {
+        return;
+    }
+    let root = common::TestRoot::new(&l);
+    let cg = root.child("uni");
+    let v2 = cg.v2_dir().expect("unified dir").to_path_buf();
+    assert!(v2.is_dir());
+    let mut k = common::kid_in(&cg, common::sleeper);
+    let procs = std::fs::read_to_string(v2.join("cgroup.procs")).unwrap();
+    assert_eq!(procs.trim(), k.pid.to_string());
+    // The unified directory's fd is what CLONE_INTO_CGROUP takes.
+    let _fd = cg.dir_fd().unwrap();
+    cg.kill().unwrap();
+    k.wait();
+    drop(cg);
+    root.finish();
+}
+
+#[test]
+fn v1_device_rules_apply() {
+    let Some(l) = layout() else { return };
+    if !l.has(Controller::Devices) {
+        return;
+    }
+    let root = common::TestRoot::new(&l);
+    let cg = root.child("dev");
+    let rule = |allow, kind, major, minor| hull_cgroup::DeviceRule {
+        allow,
+        kind,
+        major,
+        minor,
+        read: true,
+        write: true,
+        mknod: true,
+    };
+    let r = Resources::builder()
+        .device(rule(false, hull_cgroup::DeviceKind::All, None, None))
+        .device(rule(true, hull_cgroup::DeviceKind::Char, Some(1), Some(3)))
+        .build()
+        .unwrap();
+    cg.apply(&r).unwrap();
+    let list =
+        std::fs::read_to_string(cg.dir_of(Controller::Devices).unwrap().join("devices.list"))
+            .unwrap();
+    assert_eq!(list.trim(), "c 1:3 rwm");
+    drop(cg);
+    root.finish();
+}
