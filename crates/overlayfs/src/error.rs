@@ -120,15 +120,14 @@ pub enum Error {
         work: PathBuf,
     },
 
-    /// The upper or work directory overlaps a lower layer (one contains the
-    /// other).
-    #[error("{role} {path:?} overlaps {other_role} {other:?}")]
+    /// The upper or work directory is inside a lower layer.
+    #[error("{role} {path:?} is inside {other_role} {other:?}")]
     OverlappingLayers {
         /// The upper or work directory.
         path: PathBuf,
         /// Its role.
         role: Role,
-        /// The lower layer it overlaps.
+        /// The lower layer holding it.
         other: PathBuf,
         /// That layer's role.
         other_role: Role,

@@ -1,5 +1,6 @@
 //! The `Overlay` builder, mounting, and the `OverlayMount` guard.
 
+use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
@@ -406,7 +407,9 @@ impl Overlay {
 
     /// Checks against the filesystem: existence, identity, upper/work.
     fn validate_fs(&self) -> Result<()> {
-        let mut seen: Vec<((u64, u64), Role)> = Vec::new();
+        // (dev, ino) of every layer, to find a directory used twice (also
+        // through symlinks or bind mounts) and upper/work inside a layer.
+        let mut seen: HashMap<(u64, u64), (Role, &Path)> = HashMap::new();
         for (role, path) in self.paths() {
             let md = std::fs::metadata(path).map_err(|source| Error::Stat {
                 role,
@@ -424,59 +427,18 @@ impl Overlay {
             if role == Role::Target {
                 continue;
             }
-            let id = (md.dev(), md.ino());
-            if let Some((_, first)) = seen.iter().find(|(k, _)| *k == id) {
+            if let Some((first, _)) = seen.insert((md.dev(), md.ino()), (role, path)) {
                 return Err(Error::DuplicateDir {
                     path: path.to_path_buf(),
-                    first: *first,
+                    first,
                     second: role,
                 });
             }
-            seen.push((id, role));
         }
         if let Some((upper, work)) = &self.upper {
             check_upper_work(upper, work)?;
-            self.check_no_overlap(upper, work)?;
-        }
-        Ok(())
-    }
-
-    /// The kernel refuses an upper or work dir inside a lower layer or the
-    /// other way round (copy-up would change a layer it reads from).
-    fn check_no_overlap(&self, upper: &Path, work: &Path) -> Result<()> {
-        let canon = |role, p: &Path| {
-            std::fs::canonicalize(p).map_err(|source| Error::Stat {
-                role,
-                path: p.to_path_buf(),
-                source,
-            })
-        };
-        let writable = [
-            (Role::Upper, upper, canon(Role::Upper, upper)?),
-            (Role::Work, work, canon(Role::Work, work)?),
-        ];
-        let lowers = self
-            .lowers
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (Role::Lower(i), p));
-        let data = self
-            .data_lowers
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (Role::DataLower(i), p));
-        for (role, path) in lowers.chain(data) {
-            let c = canon(role, path)?;
-            for (wrole, wpath, wc) in &writable {
-                if wc.starts_with(&c) || c.starts_with(wc) {
-                    return Err(Error::OverlappingLayers {
-                        path: wpath.to_path_buf(),
-                        role: *wrole,
-                        other: path.to_path_buf(),
-                        other_role: role,
-                    });
-                }
-            }
+            check_not_inside_layer(Role::Upper, upper, &seen)?;
+            check_not_inside_layer(Role::Work, work, &seen)?;
         }
         Ok(())
     }
@@ -730,6 +692,38 @@ fn open_dir(path: &Path, role: Role) -> Result<OwnedFd> {
             path: path.to_path_buf(),
             source,
         })
+}
+
+/// Refuses an upper or work dir inside a lower layer (copy-up would change
+/// a layer the overlay reads from): walks the dir's ancestors and looks each
+/// up among the layers' (dev, ino). The opposite case, a layer inside the
+/// upper or work dir, the kernel refuses at mount time ("overlapping").
+fn check_not_inside_layer(
+    role: Role,
+    dir: &Path,
+    layers: &HashMap<(u64, u64), (Role, &Path)>,
+) -> Result<()> {
+    let canon = std::fs::canonicalize(dir).map_err(|source| Error::Stat {
+        role,
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for ancestor in canon.ancestors().skip(1) {
+        let Ok(md) = std::fs::metadata(ancestor) else {
+            continue;
+        };
+        if let Some((other_role, other)) = layers.get(&(md.dev(), md.ino())) {
+            if matches!(other_role, Role::Lower(_) | Role::DataLower(_)) {
+                return Err(Error::OverlappingLayers {
+                    path: dir.to_path_buf(),
+                    role,
+                    other: other.to_path_buf(),
+                    other_role: *other_role,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_upper_work(upper: &Path, work: &Path) -> Result<()> {

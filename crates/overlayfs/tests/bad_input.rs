@@ -155,6 +155,22 @@ fn bad_input_gets_typed_errors_naming_the_path_and_leaves_no_mount() {
             other => return Err(format!("upper inside lower: {other:?}")),
         }
         std::fs::remove_dir(&inside).map_err(e("rmdir"))?;
+        // A lower layer inside the upper dir: the kernel refuses it at mount
+        // time, through either interface, and nothing stays mounted.
+        let low_in_up = u.join("layer");
+        std::fs::create_dir(&low_in_up).map_err(e("mkdir"))?;
+        let ov = base()
+            .lower(&low_in_up)
+            .build()
+            .map_err(e("build lower-in-upper"))?;
+        for api in [MountApi::New, MountApi::Legacy] {
+            match ov.mount_with(api) {
+                Err(Error::Fsconfig { .. }) | Err(Error::Mount { .. }) => {}
+                other => return Err(format!("lower inside upper ({api:?}): {other:?}")),
+            }
+            ensure(!is_mounted(m), || "mounted anyway".into())?;
+        }
+        std::fs::remove_dir(&low_in_up).map_err(e("rmdir"))?;
         // Structural errors.
         match Overlay::builder().target(m).build() {
             Err(Error::NoLowerLayers) => {}
