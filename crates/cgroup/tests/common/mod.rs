@@ -328,19 +328,22 @@ pub fn freeze_stops_counter_and_thaw_resumes(layout: &Layout) {
 pub fn kill_empties_cgroup_and_children(layout: &Layout) {
     let root = TestRoot::new(layout);
     let cg = root.child("kill");
+    // Processes live in leaves only (v2's no-internal-process rule).
+    let a = cg.child("a").unwrap();
     let inner = cg.child("inner").unwrap();
     let mut kids = vec![
-        kid_in(&cg, sleeper),
-        kid_in(&cg, busy),
+        kid_in(&a, sleeper),
+        kid_in(&a, busy),
         kid_in(&inner, sleeper),
     ];
-    assert_eq!(cg.procs().unwrap().len(), 2);
+    assert_eq!(a.procs().unwrap().len(), 2);
     assert_eq!(cg.procs_recursive().unwrap().len(), 3);
     cg.kill().unwrap();
     for k in &mut kids {
         assert_eq!(signalled(k.wait()), Some(libc::SIGKILL));
     }
     assert!(cg.procs_recursive().unwrap().is_empty());
+    drop(a);
     drop(inner);
     drop(cg);
     root.finish();

@@ -1,0 +1,230 @@
+//! cgroup v2 tests. They skip on a host whose /sys/fs/cgroup is not a
+//! cgroup2 root with the cpu, memory and pids controllers (this project's v1
+//! or hybrid hosts) and run for real in the v2vm guest
+//! (.ci/steps.d/cgroup-v2.sh).
+
+mod common;
+
+use std::os::fd::AsRawFd;
+
+use hull_cgroup::{
+    Cgroup, Controller, CpuWeight, DeviceKind, DeviceRule, Error, Layout, Limit, Mode, Resources,
+};
+
+fn layout() -> Option<Layout> {
+    if !hull_testkit::is_root() {
+        eprintln!("skipped: needs root");
+        return None;
+    }
+    let l = Layout::detect().expect("detect layout");
+    if l.mode() != Mode::V2 {
+        eprintln!("skipped: not a cgroup v2 host (run in the v2vm guest)");
+        return None;
+    }
+    for c in [Controller::Cpu, Controller::Memory, Controller::Pids] {
+        if !l.is_v2(c) {
+            eprintln!("skipped: v2 controller {c} missing");
+            return None;
+        }
+    }
+    Some(l)
+}
+
+macro_rules! v2_test {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            if let Some(l) = layout() {
+                common::$name(&l);
+            }
+        }
+    )*};
+}
+
+v2_test!(
+    cpu_quota_holds_busy_loop_near_ten_percent,
+    memory_limit_oom_kills_allocation_over_limit,
+    fork_past_pids_max_fails,
+    freeze_stops_counter_and_thaw_resumes,
+    kill_empties_cgroup_and_children,
+    delete_leaves_nothing_and_is_idempotent,
+    bad_paths_are_typed_errors,
+    cpuset_outside_host_is_typed_error,
+    unknown_block_device_is_typed_error,
+    stats_read_everything,
+    oom_event_is_reported,
+);
+
+#[test]
+fn v2_settings_are_written_in_v2_spelling() {
+    let Some(l) = layout() else { return };
+    let root = common::TestRoot::new(&l);
+    let cg = root.child("spell");
+    cg.apply(
+        &Resources::builder()
+            .cpu_weight(CpuWeight::Shares(1024))
+            .cpu_quota(20_000, 100_000)
+            .memory_limit(64 << 20)
+            .memory_low(Limit::Value(8 << 20))
+            .memory_high(Limit::Value(48 << 20))
+            .pids_max(Limit::Value(10))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let d = cg.v2_dir().unwrap();
+    let r = |f: &str| {
+        std::fs::read_to_string(d.join(f))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(r("cpu.weight"), "39");
+    assert_eq!(r("cpu.max"), "20000 100000");
+    assert_eq!(r("memory.max"), (64u64 << 20).to_string());
+    assert_eq!(r("memory.high"), (48u64 << 20).to_string());
+    assert_eq!(r("pids.max"), "10");
+    // Live update.
+    cg.apply(&Resources::builder().pids_max(Limit::Max).build().unwrap())
+        .unwrap();
+    assert_eq!(r("pids.max"), "max");
+    let s = cg.stats().unwrap();
+    assert!(s.pressure.cpu.is_some() && s.pressure.memory.is_some());
+    drop(cg);
+    root.finish();
+}
+
+#[test]
+fn v2_rejects_what_it_cannot_honour() {
+    let Some(l) = layout() else { return };
+    let root = common::TestRoot::new(&l);
+    let cg = root.child("unsup");
+    let rule = DeviceRule {
+        allow: true,
+        kind: DeviceKind::Char,
+        major: Some(1),
+        minor: Some(3),
+        read: true,
+        write: true,
+        mknod: false,
+    };
+    let r = Resources::builder().device(rule).build().unwrap();
+    assert!(matches!(
+        cg.apply(&r),
+        Err(Error::Unsupported {
+            setting: "devices",
+            ..
+        })
+    ));
+    let r = Resources::builder().swappiness(10).build().unwrap();
+    assert!(matches!(cg.apply(&r), Err(Error::Unsupported { .. })));
+    let r = Resources::builder()
+        .cpu_realtime(1000, 10_000)
+        .cpu_weight(CpuWeight::Weight(100))
+        .build()
+        .unwrap();
+    assert!(matches!(cg.apply(&r), Err(Error::Unsupported { .. })));
+    drop(cg);
+    root.finish();
+}
+
+/// clone3(CLONE_INTO_CGROUP) with the directory fd starts the child inside.
+#[test]
+fn clone_into_cgroup_places_child() {
+    let Some(l) = layout() else { return };
+    let root = common::TestRoot::new(&l);
+    let cg = root.child("clone");
+    let fd = cg.dir_fd().unwrap();
+    let pid = clone_into(fd.as_raw_fd());
+    assert!(pid > 0, "clone3: {}", std::io::Error::last_os_error());
+    assert_eq!(cg.procs().unwrap(), vec![pid]);
+    cg.kill().unwrap();
+    let mut st = 0;
+    // SAFETY: reaps our own child.
+    unsafe { libc::waitpid(pid, &mut st, 0) };
+    drop(cg);
+    root.finish();
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Forks with clone3 into the cgroup `fd`; the child sleeps until killed.
+fn clone_into(fd: i32) -> i32 {
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: fd as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: args is a valid clone_args of the size passed; without
+    // CLONE_VM the child gets a copy of our memory and only calls pause.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &raw const args,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if r == 0 {
+        loop {
+            // SAFETY: pause has no arguments; the child waits for SIGKILL.
+            unsafe { libc::pause() };
+        }
+    }
+    i32::try_from(r).unwrap_or(-1)
+}
+
+#[test]
+fn v2_nested_cgroup_gets_controllers_enabled() {
+    let Some(l) = layout() else { return };
+    let root = common::TestRoot::new(&l);
+    let a = root.child("a");
+    let b = a.child("b").unwrap();
+    let sc = std::fs::read_to_string(a.v2_dir().unwrap().join("cgroup.subtree_control")).unwrap();
+    for c in ["cpu", "memory", "pids"] {
+        assert!(
+            sc.split_whitespace().any(|x| x == c),
+            "{c} not enabled: {sc}"
+        );
+    }
+    b.apply(&Resources::builder().memory_limit(16 << 20).build().unwrap())
+        .unwrap();
+    drop(b);
+    drop(a);
+    root.finish();
+}
+
+#[test]
+fn v2_enabling_controllers_under_a_busy_parent_is_a_typed_error() {
+    let Some(l) = layout() else { return };
+    let root = common::TestRoot::new(&l);
+    let a = root.child("busy");
+    let mut k = common::kid_in(&a, common::sleeper);
+    // a holds a process: the no-internal-process rule forbids enabling
+    // controllers for its children.
+    match Cgroup::create(&l, &format!("{}/child", a.path())) {
+        Err(Error::Write { path, .. }) => assert!(path.ends_with("cgroup.subtree_control")),
+        other => panic!("expected a Write error, got {other:?}"),
+    }
+    assert!(!a.v2_dir().unwrap().join("child").exists());
+    a.kill().unwrap();
+    k.wait();
+    drop(a);
+    root.finish();
+}
