@@ -168,8 +168,8 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 fn clone_into(fd: i32) -> i32 {
     let args = CloneArgs {
         flags: CLONE_INTO_CGROUP,
-        exit_signal: libc::SIGCHLD as u64,
-        cgroup: fd as u64,
+        exit_signal: u64::try_from(libc::SIGCHLD).unwrap_or(17),
+        cgroup: u64::try_from(fd).unwrap_or(u64::MAX),
         ..CloneArgs::default()
     };
     // SAFETY: args is a valid clone_args of the size passed; without
