@@ -1,3 +1,44 @@
-//! hull-netns: work in progress.
+//! # hull-netns
+//!
+//! Container networking over netlink, synchronous and without shelling out
+//! to `ip`: network namespace handles (anonymous, or named as `ip netns`
+//! keeps them), links (veth pairs, bridges, dummies, VXLAN), addresses,
+//! routes and namespace sysctls.
+//!
+//! Every operation goes through a [`Netlink`] handle bound to one network
+//! namespace: the socket is opened on a short-lived thread that joined the
+//! namespace, so the caller's own thread never moves and the host's network
+//! is never touched by accident.
+//!
+//! ```no_run
+//! use hull_netns::{NetNs, Route};
+//! # fn main() -> Result<(), hull_netns::Error> {
+//! let host = NetNs::new()?; // a sandbox "host"
+//! let ctr = NetNs::new()?; // a container
+//! let h = host.netlink()?;
+//! h.create_veth("veth-a", "eth0", Some(&ctr))?;
+//! h.add_address("veth-a", "198.18.0.1/30".parse()?)?;
+//! h.set_up("veth-a")?;
+//! let c = ctr.netlink()?;
+//! c.set_up("lo")?;
+//! c.add_address("eth0", "198.18.0.2/30".parse()?)?;
+//! c.set_up("eth0")?;
+//! c.add_route(&Route::default_via("198.18.0.1".parse().unwrap()))?;
+//! # Ok(()) }
+//! ```
 
 #![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+mod cidr;
+mod error;
+mod ipam;
+mod netlink;
+mod netns;
+mod sys;
+
+pub use cidr::IpCidr;
+pub use error::{Error, Result};
+pub use ipam::Ipam;
+pub use netlink::{Address, IFNAME_MAX, Link, Netlink, Route, Vxlan, validate_ifname};
+pub use netns::{NETNS_RUN_DIR, NetNs, run_in_netns};
