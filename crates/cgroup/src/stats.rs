@@ -488,6 +488,52 @@ impl Cgroup {
     }
 }
 
+/// Runs every control-file parser of this crate over `data` (split at NUL
+/// bytes into the several files some parsers take). Returns how many parsers
+/// accepted their input. For the fuzz target and its corpus replay test: it
+/// must never panic, whatever `data` is.
+#[doc(hidden)]
+pub fn parse_all_for_fuzzing(data: &[u8]) -> usize {
+    use crate::parse;
+    let text = String::from_utf8_lossy(data);
+    let parts: Vec<&str> = text.split('\0').collect();
+    let p = |i: usize| parts.get(i).copied().unwrap_or("");
+    let ok = [
+        parse::parse_mountinfo(&text).is_ok(),
+        parse::parse_proc_cgroup(&text).is_ok(),
+        crate::Layout::from_texts(p(0), p(1)).is_ok(),
+        parse::parse_limit(&text).is_ok(),
+        parse::parse_flat_keyed(&text).is_ok(),
+        parse::parse_io_stat(&text).is_ok(),
+        parse::parse_blkio_v1(&text).is_ok(),
+        parse::parse_pressure(&text).is_ok(),
+        parse::parse_cpu_list(&text).is_ok(),
+        cpu_v2(&text).is_ok(),
+        cpu_v1(p(0), p(1), p(2), 100).is_ok(),
+        memory_v2(MemoryV2Files {
+            current: p(0),
+            peak: parts.get(1).copied(),
+            max: p(2),
+            events: p(3),
+            stat: p(4),
+        })
+        .is_ok(),
+        memory_v1(MemoryV1Files {
+            usage: p(0),
+            max_usage: p(1),
+            limit: p(2),
+            failcnt: p(3),
+            oom_control: p(4),
+            stat: p(5),
+        })
+        .is_ok(),
+        pids(p(0), p(1)).is_ok(),
+        io_v1(p(0), p(1)).is_ok(),
+        io_v2(&text).is_ok(),
+    ];
+    ok.iter().filter(|x| **x).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -595,50 +641,4 @@ mod tests {
             prop_assert!(cpu_v1("0", &s, "", t).is_ok());
         }
     }
-}
-
-/// Runs every control-file parser of this crate over `data` (split at NUL
-/// bytes into the several files some parsers take). Returns how many parsers
-/// accepted their input. For the fuzz target and its corpus replay test: it
-/// must never panic, whatever `data` is.
-#[doc(hidden)]
-pub fn parse_all_for_fuzzing(data: &[u8]) -> usize {
-    use crate::parse;
-    let text = String::from_utf8_lossy(data);
-    let parts: Vec<&str> = text.split('\0').collect();
-    let p = |i: usize| parts.get(i).copied().unwrap_or("");
-    let ok = [
-        parse::parse_mountinfo(&text).is_ok(),
-        parse::parse_proc_cgroup(&text).is_ok(),
-        crate::Layout::from_texts(p(0), p(1)).is_ok(),
-        parse::parse_limit(&text).is_ok(),
-        parse::parse_flat_keyed(&text).is_ok(),
-        parse::parse_io_stat(&text).is_ok(),
-        parse::parse_blkio_v1(&text).is_ok(),
-        parse::parse_pressure(&text).is_ok(),
-        parse::parse_cpu_list(&text).is_ok(),
-        cpu_v2(&text).is_ok(),
-        cpu_v1(p(0), p(1), p(2), 100).is_ok(),
-        memory_v2(MemoryV2Files {
-            current: p(0),
-            peak: parts.get(1).copied(),
-            max: p(2),
-            events: p(3),
-            stat: p(4),
-        })
-        .is_ok(),
-        memory_v1(MemoryV1Files {
-            usage: p(0),
-            max_usage: p(1),
-            limit: p(2),
-            failcnt: p(3),
-            oom_control: p(4),
-            stat: p(5),
-        })
-        .is_ok(),
-        pids(p(0), p(1)).is_ok(),
-        io_v1(p(0), p(1)).is_ok(),
-        io_v2(&text).is_ok(),
-    ];
-    ok.iter().filter(|x| **x).count()
 }
