@@ -9,7 +9,9 @@
 //!
 //! Needs root. The benchmark moves into its own private mount namespace
 //! first, so nothing it mounts is visible outside, and removes its
-//! temporary directories at the end.
+//! temporary directories at the end. The layers live on a tmpfs mounted
+//! there: unmounting an overlay syncs its upper filesystem, and on a shared
+//! disk that sync measures everyone else's writes, not the overlay.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,12 +21,35 @@ use hull::overlayfs::{MountApi, Overlay};
 
 const LAYER_COUNTS: [usize; 4] = [1, 10, 100, 500];
 
+/// A temporary directory with a tmpfs on it; unmounted and removed on drop.
 struct TempDir(PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        if let Ok(c) = std::ffi::CString::new(self.0.as_os_str().as_encoded_bytes()) {
+            // SAFETY: c is NUL-terminated and outlives the call.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+fn mount_tmpfs(dir: &Path) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())?;
+    // SAFETY: NUL-terminated strings outliving the call; no data.
+    let rc = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            c.as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn private_mount_namespace() -> std::io::Result<()> {
@@ -138,6 +163,7 @@ fn main() {
     let tmp =
         TempDir(std::env::temp_dir().join(format!("hull-overlay-bench-{}", std::process::id())));
     std::fs::create_dir_all(&tmp.0).expect("temp dir");
+    mount_tmpfs(&tmp.0).expect("tmpfs for the layers");
     let mut c = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
