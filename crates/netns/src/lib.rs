@@ -32,13 +32,22 @@
 
 mod cidr;
 mod error;
+mod files;
 mod ipam;
+mod mode;
 mod netlink;
 mod netns;
 mod sys;
 
 pub use cidr::IpCidr;
 pub use error::{Error, Result};
+pub use files::{
+    HostsEntry, hostname_file, hosts_file, resolv_conf, resolv_conf_from_host, validate_hostname,
+};
 pub use ipam::Ipam;
+pub use mode::{
+    BridgeAttachment, BridgeConfig, BridgeConfigBuilder, Network, ensure_bridge, host_veth_name,
+    setup_bridge, setup_none,
+};
 pub use netlink::{Address, IFNAME_MAX, Link, Netlink, Route, Vxlan, validate_ifname};
 pub use netns::{NETNS_RUN_DIR, NetNs, run_in_netns};
