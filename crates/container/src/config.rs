@@ -18,6 +18,16 @@ pub enum Rootfs {
     /// a generated /etc (passwd, group, hostname, hosts, resolv.conf). Needs
     /// nothing downloaded.
     Host,
+    /// An overlay of image layers. `lowers` are listed top-most first.
+    /// Without `upper`, a private upper (and work) directory is made in the
+    /// container's runtime directory and removed on delete.
+    Overlay {
+        /// Lower layers, top-most first.
+        lowers: Vec<PathBuf>,
+        /// `(upper, work)` directories on the same file system, if the
+        /// writes should be kept.
+        upper: Option<(PathBuf, PathBuf)>,
+    },
 }
 
 /// A mount besides the defaults.
@@ -131,6 +141,8 @@ pub struct Config {
     pub(crate) sysctls: Vec<(String, String)>,
     pub(crate) init: bool,
     pub(crate) runtime_root: PathBuf,
+    pub(crate) cgroup_parent: Option<String>,
+    pub(crate) resources: Option<hull_cgroup::Resources>,
 }
 
 impl Config {
@@ -198,6 +210,8 @@ impl ContainerBuilder {
                 sysctls: Vec::new(),
                 init: false,
                 runtime_root: PathBuf::from("/run/hull"),
+                cgroup_parent: Some("hull".into()),
+                resources: None,
             },
         }
     }
@@ -351,6 +365,27 @@ impl ContainerBuilder {
         self
     }
 
+    /// The cgroup the container's cgroup is made under (default `hull`):
+    /// the container gets `<parent>/<id>` in every hierarchy, a path taken
+    /// from each hierarchy's root, never from the caller's own cgroup.
+    pub fn cgroup_parent(mut self, parent: impl Into<String>) -> Self {
+        self.config.cgroup_parent = Some(parent.into());
+        self
+    }
+
+    /// No cgroup of its own: the container stays in the caller's cgroups
+    /// (no resource limits, pause or cgroup statistics).
+    pub fn no_cgroup(mut self) -> Self {
+        self.config.cgroup_parent = None;
+        self
+    }
+
+    /// Resource limits, applied to the container's cgroup.
+    pub fn resources(mut self, resources: hull_cgroup::Resources) -> Self {
+        self.config.resources = Some(resources);
+        self
+    }
+
     /// Validates and returns the configuration.
     ///
     /// # Errors
@@ -368,6 +403,36 @@ impl ContainerBuilder {
                 return Err(invalid(
                     "rootfs",
                     format!("{} is not a directory", dir.display()),
+                ));
+            }
+        }
+        if let Rootfs::Overlay { lowers, upper } = &c.rootfs {
+            if lowers.is_empty() {
+                return Err(invalid(
+                    "rootfs",
+                    "an overlay needs at least one lower layer",
+                ));
+            }
+            let dirs = lowers.iter().chain(upper.iter().flat_map(|(u, w)| [u, w]));
+            for d in dirs {
+                std::fs::metadata(d).map_err(|source| Error::Path {
+                    field: "rootfs",
+                    path: d.clone(),
+                    source,
+                })?;
+            }
+        }
+        if c.resources.is_some() && c.cgroup_parent.is_none() {
+            return Err(invalid(
+                "resources",
+                "resource limits need a cgroup (no_cgroup was set)",
+            ));
+        }
+        if let Some(p) = &c.cgroup_parent {
+            if p.split('/').any(|part| part == "..") || p.contains('\0') {
+                return Err(invalid(
+                    "cgroup_parent",
+                    format!("{p:?} must not contain '..'"),
                 ));
             }
         }

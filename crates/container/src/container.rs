@@ -18,6 +18,8 @@ pub enum Status {
     Created,
     /// Running.
     Running,
+    /// Frozen by [`Container::pause`].
+    Paused,
     /// Its process has exited (or it was never started and was killed).
     Stopped,
 }
@@ -27,6 +29,7 @@ impl fmt::Display for Status {
         f.write_str(match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         })
     }
@@ -96,6 +99,7 @@ pub struct Container {
     runtime_dir: PathBuf,
     rootfs_dir: PathBuf,
     child: Option<Child>,
+    cgroup: Option<hull_cgroup::Cgroup>,
     status: Status,
     exit: Option<ExitStatus>,
     deleted: bool,
@@ -137,13 +141,14 @@ impl Container {
         })?;
         let rootfs_dir = match &config.rootfs {
             Rootfs::Dir(d) => d.clone(),
-            Rootfs::Host => runtime_dir.join("rootfs"),
+            Rootfs::Host | Rootfs::Overlay { .. } => runtime_dir.join("rootfs"),
         };
         let mut container = Container {
             config,
             runtime_dir,
             rootfs_dir,
             child: None,
+            cgroup: None,
             status: Status::Stopped,
             exit: None,
             deleted: false,
@@ -154,17 +159,105 @@ impl Container {
         Ok(container)
     }
 
+    /// Creates the cgroup and applies the limits, before the process exists.
+    fn make_cgroup(&mut self) -> Result<()> {
+        let Some(parent) = &self.config.cgroup_parent else {
+            return Ok(());
+        };
+        let id = self.config.id.clone();
+        let cg_err = |source| Error::Cgroup {
+            id: id.clone(),
+            source,
+        };
+        let layout = hull_cgroup::Layout::detect().map_err(cg_err)?;
+        let path = format!("{}/{}", parent.trim_end_matches('/'), self.config.id);
+        let cg = hull_cgroup::Cgroup::create(&layout, &path).map_err(cg_err)?;
+        // Held from here on: dropping it on an error removes it again.
+        self.cgroup = Some(cg);
+        if let (Some(cg), Some(r)) = (&self.cgroup, &self.config.resources) {
+            cg.apply(r).map_err(cg_err)?;
+        }
+        Ok(())
+    }
+
+    /// The step that mounts an overlay rootfs inside the container's own
+    /// mount namespace (nothing is mounted on the host), with a private
+    /// upper layer in the runtime directory unless one was given. The
+    /// layers are validated here (hull-overlayfs) and mounted by the child
+    /// with the new mount API.
+    fn overlay_op(&self) -> Result<Option<hull_ns::ChildOp>> {
+        let Rootfs::Overlay { lowers, upper } = &self.config.rootfs else {
+            return Ok(None);
+        };
+        let (upper, work) = match upper {
+            Some((u, w)) => (u.clone(), w.clone()),
+            None => {
+                let (u, w) = (
+                    self.runtime_dir.join("upper"),
+                    self.runtime_dir.join("work"),
+                );
+                for d in [&u, &w] {
+                    std::fs::create_dir(d).map_err(|source| Error::RuntimeDir {
+                        action: "create",
+                        path: d.clone(),
+                        source,
+                    })?;
+                }
+                (u, w)
+            }
+        };
+        let id = self.config.id.clone();
+        let overlay = hull_overlayfs::Overlay::builder()
+            .lowers_top_down(lowers.iter().cloned())
+            .upper(&upper, &work)
+            .target(&self.rootfs_dir)
+            .build()
+            .map_err(|source| Error::Overlay {
+                id,
+                source: Box::new(source),
+            })?;
+        use hull_ns::FsParam;
+        let mut params = Vec::new();
+        // Paths, not fds: the overlay clones each layer's mount, which the
+        // kernel allows only from the mount namespace the path is looked up
+        // in, and that is the child's. One fsconfig per layer ("lowerdir+",
+        // Linux 6.8+) has no option-string length limit.
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        if kernel_at_least(6, 8) {
+            for l in overlay.lowers() {
+                params.push(FsParam::String("lowerdir+".into(), path(l)));
+            }
+        } else {
+            let joined: Vec<String> = overlay
+                .lowers()
+                .iter()
+                .map(|l| path(l).replace(':', "\\:"))
+                .collect();
+            params.push(FsParam::String("lowerdir".into(), joined.join(":")));
+        }
+        params.push(FsParam::String("upperdir".into(), path(&upper)));
+        params.push(FsParam::String("workdir".into(), path(&work)));
+        Ok(Some(hull_ns::ChildOp::FsMount {
+            fstype: "overlay".into(),
+            params,
+            attrs: 0,
+            target: self.rootfs_dir.clone(),
+        }))
+    }
+
     fn spawn(&mut self, stdio: [Stdio; 3]) -> Result<()> {
-        let c = &self.config;
-        if matches!(c.rootfs, Rootfs::Host) {
+        if !matches!(self.config.rootfs, Rootfs::Dir(_)) {
             std::fs::create_dir(&self.rootfs_dir).map_err(|source| Error::RuntimeDir {
                 action: "create",
                 path: self.rootfs_dir.clone(),
                 source,
             })?;
         }
+        self.make_cgroup()?;
+        let overlay = self.overlay_op()?;
+        let c = &self.config;
         let host = HostInfo::detect(c);
-        let p = plan(c, &host, &self.rootfs_dir);
+        let p = plan(c, &host, &self.rootfs_dir, overlay);
         let mut cmd = Command::new(&c.args[0]);
         cmd.args(&c.args[1..])
             .env_clear()
@@ -181,6 +274,9 @@ impl Container {
         }
         if let (Some(u), Some(g)) = (&c.uid_map, &c.gid_map) {
             cmd.uid_map(u.clone()).gid_map(g.clone());
+        }
+        if let Some(cg) = &self.cgroup {
+            cmd.cgroup_procs(cg.dirs().map(|d| d.join("cgroup.procs")));
         }
         let [i, o, e] = stdio;
         cmd.stdin(i).stdout(o).stderr(e);
@@ -205,7 +301,9 @@ impl Container {
     /// The pid of its process (PID 1 inside), while it has one.
     pub fn pid(&self) -> Option<i32> {
         match self.status {
-            Status::Created | Status::Running => self.child.as_ref().map(Child::id),
+            Status::Created | Status::Running | Status::Paused => {
+                self.child.as_ref().map(Child::id)
+            }
             Status::Stopped => None,
         }
     }
@@ -266,6 +364,7 @@ impl Container {
     /// [`Error::State`] once stopped; [`Error::Process`].
     pub fn kill(&mut self, signal: i32) -> Result<()> {
         self.refresh();
+        // SIGKILL reaches a frozen process; other signals wait for a resume.
         if self.status == Status::Stopped {
             return Err(self.state_error("kill"));
         }
@@ -340,6 +439,61 @@ impl Container {
                 self.status = Status::Stopped;
             }
         }
+    }
+
+    /// Freezes every process of the container (cgroup freezer).
+    ///
+    /// # Errors
+    /// [`Error::State`] unless running or without a cgroup;
+    /// [`Error::Cgroup`].
+    pub fn pause(&mut self) -> Result<()> {
+        self.refresh();
+        if self.status != Status::Running {
+            return Err(self.state_error("pause"));
+        }
+        let id = self.config.id.clone();
+        let Some(cg) = &self.cgroup else {
+            return Err(self.state_error("pause (it has no cgroup)"));
+        };
+        cg.freeze().map_err(|source| Error::Cgroup { id, source })?;
+        self.status = Status::Paused;
+        Ok(())
+    }
+
+    /// Thaws a paused container.
+    ///
+    /// # Errors
+    /// [`Error::State`] unless paused; [`Error::Cgroup`].
+    pub fn resume(&mut self) -> Result<()> {
+        if self.status != Status::Paused {
+            return Err(self.state_error("resume"));
+        }
+        let id = self.config.id.clone();
+        let Some(cg) = &self.cgroup else {
+            return Err(self.state_error("resume"));
+        };
+        cg.thaw().map_err(|source| Error::Cgroup { id, source })?;
+        self.status = Status::Running;
+        Ok(())
+    }
+
+    /// Resource usage from the container's cgroup.
+    ///
+    /// # Errors
+    /// [`Error::State`] without a cgroup; [`Error::Cgroup`].
+    pub fn stats(&self) -> Result<hull_cgroup::Stats> {
+        let Some(cg) = &self.cgroup else {
+            return Err(self.state_error("read stats (it has no cgroup)"));
+        };
+        cg.stats().map_err(|source| Error::Cgroup {
+            id: self.config.id.clone(),
+            source,
+        })
+    }
+
+    /// The container's cgroup, if it has one.
+    pub fn cgroup(&self) -> Option<&hull_cgroup::Cgroup> {
+        self.cgroup.as_ref()
     }
 
     /// The current status.
@@ -456,6 +610,14 @@ impl Container {
         if self.deleted {
             return Ok(());
         }
+        // Everything in the cgroup goes, exec'd processes included (a
+        // frozen cgroup is thawed so the kill is delivered).
+        if let Some(cg) = &self.cgroup {
+            if self.status == Status::Paused {
+                let _ = cg.thaw();
+            }
+            let _ = cg.kill();
+        }
         if let Some(child) = self.child.as_mut() {
             if self.exit.is_none() {
                 let _ = child.kill(libc::SIGKILL);
@@ -469,6 +631,13 @@ impl Container {
         // A created child is killed and reaped when dropped.
         self.child = None;
         self.status = Status::Stopped;
+        if let Some(mut cg) = self.cgroup.take() {
+            if let Err(source) = cg.delete() {
+                let id = self.config.id.clone();
+                self.cgroup = Some(cg);
+                return Err(Error::Cgroup { id, source });
+            }
+        }
         // The rootfs mounts lived in the container's mount namespace, which
         // died with its last process: only empty directories are left.
         remove_runtime_dir(&self.runtime_dir)?;
@@ -488,6 +657,15 @@ impl Container {
     pub fn runtime_dir(&self) -> &Path {
         &self.runtime_dir
     }
+}
+
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut it = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    (it.next().unwrap_or(0), it.next().unwrap_or(0)) >= (major, minor)
 }
 
 fn remove_runtime_dir(dir: &Path) -> Result<()> {

@@ -62,6 +62,26 @@ pub enum Error {
         action: &'static str,
     },
 
+    /// Creating, configuring or removing the container's cgroup failed.
+    #[error("container {id}: {source}")]
+    Cgroup {
+        /// The container.
+        id: String,
+        /// The cgroup error, naming the file.
+        #[source]
+        source: hull_cgroup::Error,
+    },
+
+    /// Mounting the overlay root file system failed.
+    #[error("container {id}: {source}")]
+    Overlay {
+        /// The container.
+        id: String,
+        /// The overlay error, naming the path.
+        #[source]
+        source: Box<hull_overlayfs::Error>,
+    },
+
     /// Waiting with a timeout failed.
     #[error("wait for container {id}: {source}")]
     Wait {

@@ -95,7 +95,10 @@ fn under(root: &Path, dest: &Path) -> PathBuf {
 /// Computes the plan. `root` is where the root file system is assembled on
 /// the host side of the new mount namespace: the rootfs directory itself,
 /// or the runtime directory's `rootfs` for [`Rootfs::Host`].
-pub fn plan(config: &Config, host: &HostInfo, root: &Path) -> Plan {
+///
+/// `rootfs_mount` is the step that mounts an overlay root at `root` for
+/// [`Rootfs::Overlay`] (made by the caller, which opens the layers).
+pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<ChildOp>) -> Plan {
     let mut ops = Vec::new();
     let user_ns = config.namespaces.contains(Namespaces::USER);
 
@@ -108,7 +111,7 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path) -> Plan {
         data: None,
         optional: false,
     });
-    prepare_root(config, host, root, &mut ops);
+    prepare_root(config, host, root, rootfs_mount, &mut ops);
     default_mounts(config, root, &mut ops);
     for m in &config.mounts {
         extra_mount(m, host, root, &mut ops);
@@ -185,8 +188,15 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path) -> Plan {
 }
 
 /// Makes `root` a mount point holding the root file system.
-fn prepare_root(config: &Config, host: &HostInfo, root: &Path, ops: &mut Vec<ChildOp>) {
+fn prepare_root(
+    config: &Config,
+    host: &HostInfo,
+    root: &Path,
+    rootfs_mount: Option<ChildOp>,
+    ops: &mut Vec<ChildOp>,
+) {
     match &config.rootfs {
+        Rootfs::Overlay { .. } => ops.extend(rootfs_mount),
         Rootfs::Dir(dir) => {
             ops.push(mount(
                 &dir.to_string_lossy(),
@@ -425,7 +435,7 @@ mod tests {
             .readonly_rootfs(true)
             .build()
             .unwrap();
-        let p = plan(&cfg, &host(), Path::new("/run/hull/web/rootfs"));
+        let p = plan(&cfg, &host(), Path::new("/run/hull/web/rootfs"), None);
         let ops = &p.ops;
         let private = position(
             ops,
@@ -466,7 +476,7 @@ mod tests {
     #[test]
     fn inheritable_and_ambient_are_empty() {
         let cfg = Container::builder("c").build().unwrap();
-        let p = plan(&cfg, &host(), Path::new("/r"));
+        let p = plan(&cfg, &host(), Path::new("/r"), None);
         let caps = p.ops.iter().find_map(|o| match o {
             ChildOp::Capabilities {
                 effective,
@@ -489,7 +499,7 @@ mod tests {
             )
             .build()
             .unwrap();
-        let p = plan(&cfg, &host(), Path::new("/r"));
+        let p = plan(&cfg, &host(), Path::new("/r"), None);
         assert!(p.ops.iter().any(
             |o| matches!(o, ChildOp::Mount { source: Some(s), .. } if s == Path::new("/sys"))
         ));

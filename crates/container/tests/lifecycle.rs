@@ -26,7 +26,9 @@ impl Runtime {
     }
 
     fn builder(&self, id: &str) -> ContainerBuilder {
-        Container::builder(id).runtime_root(&self.0)
+        Container::builder(id)
+            .runtime_root(&self.0)
+            .cgroup_parent(self.cgroup_parent())
     }
 
     fn is_empty(&self) -> bool {
@@ -34,9 +36,23 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// A test-owned cgroup parent, named after the runtime directory.
+    fn cgroup_parent(&self) -> String {
+        self.0.file_name().unwrap().to_string_lossy().into_owned()
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        // The containers removed their own cgroups: only the test-owned
+        // parent is left in each hierarchy (and must be empty).
+        if let Ok(layout) = hull_cgroup::Layout::detect() {
+            if let Ok(mut cg) = hull_cgroup::Cgroup::create(&layout, &self.cgroup_parent()) {
+                let _ = cg.delete();
+            }
+        }
     }
 }
 

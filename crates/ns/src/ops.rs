@@ -3,8 +3,10 @@
 //! parent and run as raw system calls in the child.
 
 use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::{Error, Result};
 
@@ -127,6 +129,58 @@ pub enum ChildOp {
     },
     /// prctl(PR_SET_NO_NEW_PRIVS): execve can no longer grant privileges.
     NoNewPrivs,
+    /// Makes a file system with the new mount API in the child's own mount
+    /// namespace and attaches it at `target`: fsopen(2), one fsconfig(2)
+    /// per parameter (directories passed as fds, so no option-string
+    /// length limit applies), fsmount(2), move_mount(2).
+    FsMount {
+        /// File system type, e.g. `overlay`.
+        fstype: String,
+        /// Parameters, in order.
+        params: Vec<FsParam>,
+        /// `MOUNT_ATTR_*` flags for fsmount.
+        attrs: u32,
+        /// Where to attach it.
+        target: PathBuf,
+    },
+    /// Attaches a detached mount (from fsmount(2) or open_tree(2), e.g.
+    /// an overlay made in the parent) at `target` with move_mount(2). The
+    /// mount never appears in the parent's mount namespace.
+    MoveMount {
+        /// The detached mount.
+        source: MountFd,
+        /// Where to attach it.
+        target: PathBuf,
+    },
+}
+
+/// One fsconfig(2) parameter of a [`ChildOp::FsMount`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FsParam {
+    /// A flag (`FSCONFIG_SET_FLAG`), e.g. `ro`.
+    Flag(String),
+    /// A string value (`FSCONFIG_SET_STRING`), e.g. `("index", "off")`.
+    String(String, String),
+    /// An fd value (`FSCONFIG_SET_FD`), e.g. an overlay's `lowerdir+`.
+    Fd(String, MountFd),
+}
+
+/// A detached mount's fd, shared by the ops that hold it; compared by fd.
+#[derive(Debug, Clone)]
+pub struct MountFd(pub Arc<OwnedFd>);
+
+impl PartialEq for MountFd {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_raw_fd() == other.0.as_raw_fd()
+    }
+}
+
+impl Eq for MountFd {}
+
+impl From<OwnedFd> for MountFd {
+    fn from(fd: OwnedFd) -> MountFd {
+        MountFd(Arc::new(fd))
+    }
 }
 
 /// Operation codes of the raw form.
@@ -145,6 +199,8 @@ pub(crate) mod code {
     pub const CAPABILITIES: u32 = 12;
     pub const NO_NEW_PRIVS: u32 = 13;
     pub const BOUNDING_SET: u32 = 14;
+    pub const MOVE_MOUNT: u32 = 15;
+    pub const FS_MOUNT: u32 = 16;
 }
 
 /// The raw form the child runs: an opcode and six machine words (pointers
@@ -157,6 +213,16 @@ pub(crate) struct RawOp {
     pub a: [u64; 6],
 }
 
+/// One fsconfig call in raw form: command, key, value pointer, aux (fd).
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
+pub(crate) struct RawParam {
+    pub cmd: u32,
+    pub key: u64,
+    pub value: u64,
+    pub aux: i32,
+}
+
 /// The ops with every string and list they need, owned, plus the raw form
 /// pointing into them. Heap buffers do not move when this value moves.
 #[derive(Debug, Default)]
@@ -165,6 +231,9 @@ pub(crate) struct PreparedOps {
     _lists: Vec<Vec<u32>>,
     _data: Vec<Vec<u8>>,
     pub raw: Vec<RawOp>,
+    /// Detached mounts the raw ops refer to by number, kept open.
+    _fds: Vec<MountFd>,
+    _params: Vec<Vec<RawParam>>,
     /// What each op works on, for error messages.
     pub describe: Vec<PathBuf>,
 }
@@ -322,6 +391,63 @@ pub(crate) fn prepare(ops: &[ChildOp]) -> Result<PreparedOps> {
                 },
                 PathBuf::from("capabilities"),
             ),
+            ChildOp::FsMount {
+                fstype,
+                params,
+                attrs,
+                target,
+            } => {
+                let fstype_ptr = c(Path::new(fstype), s)?;
+                let mut raw_params = Vec::with_capacity(params.len());
+                for prm in params {
+                    raw_params.push(match prm {
+                        FsParam::Flag(k) => RawParam {
+                            cmd: 0,
+                            key: c(Path::new(k), s)?,
+                            ..RawParam::default()
+                        },
+                        FsParam::String(k, v) => RawParam {
+                            cmd: 1,
+                            key: c(Path::new(k), s)?,
+                            value: c(Path::new(v), s)?,
+                            aux: 0,
+                        },
+                        FsParam::Fd(k, fd) => {
+                            p._fds.push(fd.clone());
+                            RawParam {
+                                cmd: 5,
+                                key: c(Path::new(k), s)?,
+                                value: 0,
+                                aux: fd.0.as_raw_fd(),
+                            }
+                        }
+                    });
+                }
+                let (ptr, len) = (raw_params.as_ptr() as u64, raw_params.len() as u64);
+                p._params.push(raw_params);
+                let target_ptr = c(target, s)?;
+                (
+                    RawOp {
+                        code: code::FS_MOUNT,
+                        a: [fstype_ptr, ptr, len, u64::from(*attrs), target_ptr, 0],
+                        ..RawOp::default()
+                    },
+                    target.clone(),
+                )
+            }
+            ChildOp::MoveMount { source, target } => {
+                let fd = u64::try_from(source.0.as_raw_fd()).unwrap_or(u64::MAX);
+                let target_ptr = c(target, s)?;
+                p._fds.push(source.clone());
+                (
+                    RawOp {
+                        code: code::MOVE_MOUNT,
+                        a: [fd, target_ptr, 0, 0, 0, 0],
+                        ..RawOp::default()
+                    },
+                    target.clone(),
+                )
+            }
             ChildOp::NoNewPrivs => (
                 RawOp {
                     code: code::NO_NEW_PRIVS,

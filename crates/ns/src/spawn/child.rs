@@ -26,7 +26,7 @@
     clippy::cast_possible_wrap
 )]
 
-use crate::ops::{RawOp, code};
+use crate::ops::{RawOp, RawParam, code};
 use crate::sys::raw;
 
 use super::Step;
@@ -620,6 +620,19 @@ fn run_op(op: &RawOp) -> isize {
                 0,
                 0,
             ),
+            code::FS_MOUNT => fs_mount(&a),
+            code::MOVE_MOUNT => {
+                const MOVE_MOUNT_F_EMPTY_PATH: usize = 0x4;
+                raw::syscall6(
+                    libc::SYS_move_mount,
+                    a[0],
+                    c"".as_ptr() as usize,
+                    AT_FDCWD,
+                    a[1],
+                    MOVE_MOUNT_F_EMPTY_PATH,
+                    0,
+                )
+            }
             _ => -(libc::EINVAL as isize),
         }
     }
@@ -637,6 +650,72 @@ struct KStatfs {
     namelen_frsize: [i64; 2],
     flags: i64,
     spare: [i64; 4],
+}
+
+/// fsopen, one fsconfig per parameter, create, fsmount, move_mount onto the
+/// target; every fd closed again. `a` as prepared for `FS_MOUNT`.
+fn fs_mount(a: &[usize; 6]) -> isize {
+    const FSOPEN_CLOEXEC: usize = 1;
+    const FSCONFIG_CMD_CREATE: usize = 6;
+    const FSMOUNT_CLOEXEC: usize = 1;
+    const MOVE_MOUNT_F_EMPTY_PATH: usize = 0x4;
+    // SAFETY: every pointer was prepared by the parent for this op
+    // (NUL-terminated strings, an array of `a[2]` parameters) and stays
+    // alive until the child has exec'd; the rest are integers.
+    unsafe {
+        let fs = raw::syscall3(libc::SYS_fsopen, a[0], FSOPEN_CLOEXEC, 0);
+        if fs < 0 {
+            return fs;
+        }
+        let params = core::slice::from_raw_parts(a[1] as *const RawParam, a[2]);
+        let mut r = 0;
+        for prm in params {
+            r = raw::syscall6(
+                libc::SYS_fsconfig,
+                fs as usize,
+                prm.cmd as usize,
+                prm.key as usize,
+                prm.value as usize,
+                prm.aux as usize,
+                0,
+            );
+            if r < 0 {
+                break;
+            }
+        }
+        if r >= 0 {
+            r = raw::syscall6(
+                libc::SYS_fsconfig,
+                fs as usize,
+                FSCONFIG_CMD_CREATE,
+                0,
+                0,
+                0,
+                0,
+            );
+        }
+        let mut mnt = -1;
+        if r >= 0 {
+            mnt = raw::syscall3(libc::SYS_fsmount, fs as usize, FSMOUNT_CLOEXEC, a[3]);
+            r = mnt.min(0);
+        }
+        raw::syscall3(libc::SYS_close, fs as usize, 0, 0);
+        if r >= 0 {
+            r = raw::syscall6(
+                libc::SYS_move_mount,
+                mnt as usize,
+                c"".as_ptr() as usize,
+                AT_FDCWD,
+                a[4],
+                MOVE_MOUNT_F_EMPTY_PATH,
+                0,
+            );
+        }
+        if mnt >= 0 {
+            raw::syscall3(libc::SYS_close, mnt as usize, 0, 0);
+        }
+        r.min(0)
+    }
 }
 
 fn ok_if_exists(r: isize) -> isize {
