@@ -228,6 +228,14 @@ pub enum Error {
         /// Its standard error.
         stderr: String,
     },
+    /// The host port is already published.
+    #[error("port {proto} {host_port} is already published")]
+    PortPublished {
+        /// "tcp" or "udp".
+        proto: &'static str,
+        /// The host port.
+        host_port: u16,
+    },
     /// No published port matches.
     #[error("port {proto} {host_port} is not published")]
     PortNotPublished {

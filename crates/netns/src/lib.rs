@@ -37,6 +37,7 @@ mod ipam;
 mod mode;
 mod netlink;
 mod netns;
+mod ports;
 mod sys;
 
 pub use cidr::IpCidr;
@@ -51,3 +52,4 @@ pub use mode::{
 };
 pub use netlink::{Address, IFNAME_MAX, Link, Netlink, Route, Vxlan, validate_ifname};
 pub use netns::{NETNS_RUN_DIR, NetNs, run_in_netns};
+pub use ports::{NFT_TABLE, PortMapping, PortPublisher, Proto};

@@ -288,7 +288,8 @@ impl Drop for BridgeAttachment {
 /// Bridge mode: creates (if needed) the bridge in `host`, a veth pair
 /// `host_veth` ↔ container end created directly in `container`'s
 /// namespace, attaches the host end to the bridge, renames the container
-/// end to `eth0`, gives it `addr`, brings loopback and `eth0` up and adds
+/// end to `eth0` (hairpin mode on the host end, for published-port
+/// hairpin traffic), gives it `addr`, brings loopback and `eth0` up and adds
 /// a default route via the bridge's address.
 ///
 /// On error nothing is left behind (the veth is deleted).
@@ -331,6 +332,9 @@ pub fn setup_bridge(
         h.set_mtu(host_veth, m)?;
     }
     h.attach(host_veth, &cfg.bridge)?;
+    // With br_netfilter, DNAT of a container's own published port happens
+    // at layer 2 and the frame goes back out the port it came in on.
+    h.set_hairpin(host_veth, true)?;
     h.set_up(host_veth)?;
     let c = Netlink::in_netns(container)?;
     let eth = cfg.container_ifname.as_str();

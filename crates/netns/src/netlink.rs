@@ -16,7 +16,8 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
 };
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, InfoVxlan,
+    LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -764,6 +765,31 @@ impl Netlink {
         self.set_link("detach from bridge", port, |m| {
             m.attributes.push(LinkAttribute::Controller(0));
         })
+    }
+
+    /// Turns hairpin mode of a bridge port on or off
+    /// (`ip link set PORT type bridge_slave hairpin on`): frames may leave
+    /// through the port they came in on. Needed for published-port hairpin
+    /// traffic when `br_netfilter` makes the bridge NAT at layer 2.
+    ///
+    /// # Errors
+    /// [`Error::LinkNotFound`], [`Error::Link`] (`EOPNOTSUPP` if not a
+    /// bridge port).
+    pub fn set_hairpin(&self, port: &str, on: bool) -> Result<()> {
+        let mut m = LinkMessage::default();
+        m.header.index = self.index(port)?;
+        m.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+                on,
+            )])),
+        ]));
+        self.ack(RouteNetlinkMessage::NewLink(m), 0)
+            .map_err(|source| Error::Link {
+                op: "set hairpin",
+                name: port.to_string(),
+                source,
+            })
     }
 
     // ---- addresses ----
