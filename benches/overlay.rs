@@ -1,7 +1,8 @@
 //! Mount + unmount time of an overlay with 1, 10, 100 and 500 lower layers
-//! (plus an upper dir), through the new mount API and through mount(2) side
-//! by side where the option string fits in mount(2)'s one page; and the
-//! cost of `build()` (validation).
+//! (plus an upper dir), through the new mount API (layers as file
+//! descriptors, `new_api`, or as path strings, `new_api_paths`) and through
+//! mount(2) side by side where the option string fits in mount(2)'s one
+//! page; and the cost of `build()` (validation).
 //!
 //! ```text
 //! sudo cargo bench --bench overlay
@@ -106,6 +107,14 @@ fn bench(c: &mut Criterion, root: &Path) {
         g.bench_with_input(BenchmarkId::new("new_api", n), ov, |b, ov| {
             b.iter(|| {
                 ov.mount_with(MountApi::New)
+                    .expect("mount")
+                    .unmount()
+                    .expect("unmount")
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("new_api_paths", n), ov, |b, ov| {
+            b.iter(|| {
+                ov.mount_with(MountApi::NewPaths)
                     .expect("mount")
                     .unmount()
                     .expect("unmount")

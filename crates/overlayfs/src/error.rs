@@ -158,6 +158,17 @@ pub enum Error {
         second: &'static str,
     },
 
+    /// A path is too long for an fsconfig(2) string value.
+    #[error("{role} {path:?} is longer than the {max} bytes fsconfig takes as a string")]
+    PathTooLong {
+        /// What the path is for.
+        role: Role,
+        /// The path.
+        path: PathBuf,
+        /// The limit.
+        max: usize,
+    },
+
     /// mount(2) takes at most one page of options; the rendered string is
     /// longer (use the new mount API, which adds layers one at a time).
     #[error("overlay option string for {target:?} is {len} bytes, mount(2) takes at most {max}")]

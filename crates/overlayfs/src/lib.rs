@@ -51,7 +51,7 @@ pub mod whiteout;
 pub use changes::{Change, ChangeKind, changes};
 pub use error::{Error, Result, Role};
 pub use overlay::{
-    MAX_LAYERS, MountApi, Options, Overlay, OverlayBuilder, OverlayMount, RedirectDir, Unmount,
-    Xino, escape_into,
+    FSCONFIG_MAX_STRING, FsconfigParam, MAX_LAYERS, MountApi, Options, Overlay, OverlayBuilder,
+    OverlayMount, RedirectDir, Unmount, Xino, escape_into,
 };
 pub use whiteout::XattrNamespace;

@@ -1,7 +1,7 @@
 //! The `Overlay` builder, mounting, and the `OverlayMount` guard.
 
 use std::collections::HashMap;
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -74,14 +74,44 @@ impl Xino {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum MountApi {
     /// The new mount API where the kernel has it (layers passed one at a
-    /// time as file descriptors, no length limit), else mount(2).
+    /// time as file descriptors, no length limit; as path strings on Linux
+    /// 6.8 to 6.12), else mount(2).
     #[default]
     Auto,
-    /// fsopen/fsconfig/fsmount/move_mount only; fails where the kernel lacks
-    /// it or does not take layers as file descriptors (before Linux 6.13).
+    /// fsopen/fsconfig/fsmount/move_mount only, each layer opened here and
+    /// passed as a file descriptor; fails where the kernel lacks the API or
+    /// does not take layers as file descriptors (before Linux 6.13).
     New,
+    /// The new mount API with each layer passed as a path string
+    /// ([`Overlay::fsconfig_params`]; Linux 6.8+): paths are looked up by the
+    /// kernel in the mounting process's mount namespace, and each must be
+    /// shorter than [`FSCONFIG_MAX_STRING`] bytes + 1.
+    NewPaths,
     /// mount(2) with one option string of at most one page.
     Legacy,
+}
+
+/// The longest string value fsconfig(2) takes (the kernel copies at most
+/// 256 bytes including the NUL).
+pub const FSCONFIG_MAX_STRING: usize = 255;
+
+/// One fsconfig(2) call of an overlay's configuration, as plain data for a
+/// caller that runs the new mount API itself (e.g. in a forked child, in
+/// another mount namespace): see [`Overlay::fsconfig_params`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FsconfigParam {
+    /// `fsconfig(fd, FSCONFIG_SET_FLAG, key, NULL, 0)`.
+    Flag {
+        /// The key, e.g. `userxattr`.
+        key: &'static str,
+    },
+    /// `fsconfig(fd, FSCONFIG_SET_STRING, key, value, 0)`.
+    String {
+        /// The key, e.g. `lowerdir+` or `index`.
+        key: &'static str,
+        /// The value: a path (not escaped) or an option value.
+        value: OsString,
+    },
 }
 
 /// Overlay options beyond the layers. `None` leaves the kernel's (module
@@ -468,10 +498,18 @@ impl Overlay {
     pub fn mount_with(&self, api: MountApi) -> Result<OverlayMount> {
         match api {
             MountApi::Legacy => self.mount_legacy(),
-            MountApi::New => self.mount_new(),
-            MountApi::Auto => match self.mount_new() {
+            MountApi::New => self.mount_new(Layers::Fds),
+            MountApi::NewPaths => self.mount_new(Layers::Paths),
+            MountApi::Auto => match self.mount_new(Layers::Fds) {
                 Ok(m) => Ok(m),
-                Err(e) if new_api_unavailable(&e) => self.mount_legacy(),
+                Err(e) if new_api_unavailable(&e) => {
+                    let fits = self.fsconfig_params().is_ok();
+                    match fits.then(|| self.mount_new(Layers::Paths)) {
+                        Some(Ok(m)) => Ok(m),
+                        Some(Err(e)) if !new_api_unavailable(&e) => Err(e),
+                        _ => self.mount_legacy(),
+                    }
+                }
                 Err(e) => Err(e),
             },
         }
@@ -481,9 +519,9 @@ impl Overlay {
         cstring(&self.target, Role::Target)
     }
 
-    fn mount_new(&self) -> Result<OverlayMount> {
+    fn mount_new(&self, layers: Layers) -> Result<OverlayMount> {
         let target = self.target_cstring()?;
-        let mnt = self.mount_detached()?;
+        let mnt = self.mount_detached_with(layers)?;
         // Until move_mount succeeds the mount is detached: dropping `mnt`
         // on error frees it, nothing is left behind.
         sys::move_mount(mnt.as_fd(), &target).map_err(|source| Error::MoveMount {
@@ -503,6 +541,54 @@ impl Overlay {
     /// As [`Overlay::mount_with`] for [`MountApi::New`], except
     /// [`Error::MoveMount`].
     pub fn mount_detached(&self) -> Result<OwnedFd> {
+        self.mount_detached_with(Layers::Fds)
+    }
+
+    /// The fsconfig(2) calls that configure this overlay, in order: one
+    /// `lowerdir+` per lower layer (top-most first), one `datadir+` per
+    /// data-only layer, `upperdir`, `workdir`, then the options. Paths are
+    /// passed as they are (no escaping; Linux 6.8+ takes `lowerdir+`).
+    /// Read-only is a mount attribute (MOUNT_ATTR_RDONLY), not a parameter.
+    ///
+    /// # Errors
+    /// [`Error::PathTooLong`] for a path fsconfig cannot take as a string
+    /// (over [`FSCONFIG_MAX_STRING`] bytes); mount by file descriptor
+    /// ([`MountApi::New`]) instead.
+    pub fn fsconfig_params(&self) -> Result<Vec<FsconfigParam>> {
+        let mut v = Vec::new();
+        for (role, path) in self.paths() {
+            let key = match role {
+                Role::Lower(_) => "lowerdir+",
+                Role::DataLower(_) => "datadir+",
+                Role::Upper => "upperdir",
+                Role::Work => "workdir",
+                Role::Target => continue,
+            };
+            if path.as_os_str().len() > FSCONFIG_MAX_STRING {
+                return Err(Error::PathTooLong {
+                    role,
+                    path: path.to_path_buf(),
+                    max: FSCONFIG_MAX_STRING,
+                });
+            }
+            v.push(FsconfigParam::String {
+                key,
+                value: path.as_os_str().to_os_string(),
+            });
+        }
+        for (key, value) in self.value_options() {
+            v.push(match value {
+                Some(value) => FsconfigParam::String {
+                    key,
+                    value: value.into(),
+                },
+                None => FsconfigParam::Flag { key },
+            });
+        }
+        Ok(v)
+    }
+
+    fn mount_detached_with(&self, layers: Layers) -> Result<OwnedFd> {
         let fs = sys::fsopen(c"overlay").map_err(|source| Error::Fsopen { source })?;
         let fsconfig_err =
             |key: &str, path: Option<&Path>, source: std::io::Error| Error::Fsconfig {
@@ -512,28 +598,49 @@ impl Overlay {
                 log: sys::read_fs_log(fs.as_fd()),
                 source,
             };
-        let set_dir = |key: &CStr, role: Role, path: &Path| -> Result<()> {
-            let dir = open_dir(path, role)?;
-            sys::fsconfig_set_fd(fs.as_fd(), key, dir.as_fd())
-                .map_err(|e| fsconfig_err(&key.to_string_lossy(), Some(path), e))
-        };
-        for (i, p) in self.lowers.iter().enumerate() {
-            set_dir(c"lowerdir+", Role::Lower(i), p)?;
-        }
-        for (i, p) in self.data_lowers.iter().enumerate() {
-            set_dir(c"datadir+", Role::DataLower(i), p)?;
-        }
-        if let Some((upper, work)) = &self.upper {
-            set_dir(c"upperdir", Role::Upper, upper)?;
-            set_dir(c"workdir", Role::Work, work)?;
-        }
-        for (key, value) in self.value_options() {
-            let ckey = static_cstring(key);
-            let res = match value {
-                Some(v) => sys::fsconfig_set_string(fs.as_fd(), &ckey, &static_cstring(v)),
-                None => sys::fsconfig_set_flag(fs.as_fd(), &ckey),
-            };
-            res.map_err(|e| fsconfig_err(key, None, e))?;
+        match layers {
+            Layers::Fds => {
+                let set_dir = |key: &CStr, role: Role, path: &Path| -> Result<()> {
+                    let dir = open_dir(path, role)?;
+                    sys::fsconfig_set_fd(fs.as_fd(), key, dir.as_fd())
+                        .map_err(|e| fsconfig_err(&key.to_string_lossy(), Some(path), e))
+                };
+                for (role, path) in self.paths() {
+                    match role {
+                        Role::Lower(_) => set_dir(c"lowerdir+", role, path)?,
+                        Role::DataLower(_) => set_dir(c"datadir+", role, path)?,
+                        Role::Upper => set_dir(c"upperdir", role, path)?,
+                        Role::Work => set_dir(c"workdir", role, path)?,
+                        Role::Target => {}
+                    }
+                }
+                for (key, value) in self.value_options() {
+                    let ckey = static_cstring(key);
+                    let res = match value {
+                        Some(v) => sys::fsconfig_set_string(fs.as_fd(), &ckey, &static_cstring(v)),
+                        None => sys::fsconfig_set_flag(fs.as_fd(), &ckey),
+                    };
+                    res.map_err(|e| fsconfig_err(key, None, e))?;
+                }
+            }
+            Layers::Paths => {
+                for param in self.fsconfig_params()? {
+                    let (key, res, path) = match &param {
+                        FsconfigParam::Flag { key } => (
+                            *key,
+                            sys::fsconfig_set_flag(fs.as_fd(), &static_cstring(key)),
+                            None,
+                        ),
+                        FsconfigParam::String { key, value } => {
+                            let cv = CString::new(value.as_bytes()).unwrap_or_default();
+                            let res =
+                                sys::fsconfig_set_string(fs.as_fd(), &static_cstring(key), &cv);
+                            (*key, res, key.contains("dir").then(|| Path::new(value)))
+                        }
+                    };
+                    res.map_err(|e| fsconfig_err(key, path, e))?;
+                }
+            }
         }
         sys::fsconfig_create(fs.as_fd()).map_err(|e| fsconfig_err("create", None, e))?;
         let attr = if self.options.read_only {
@@ -638,6 +745,13 @@ impl Overlay {
         }
         s
     }
+}
+
+/// How the new mount API names the layers.
+#[derive(Debug, Clone, Copy)]
+enum Layers {
+    Fds,
+    Paths,
 }
 
 /// Escapes a path for an overlayfs option string: `\`, `,` and `:` get a

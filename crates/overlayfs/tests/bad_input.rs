@@ -252,6 +252,45 @@ fn bad_input_gets_typed_errors_naming_the_path_and_leaves_no_mount() {
     });
 }
 
+/// A path over fsconfig's 255-byte string limit is refused for the
+/// path-string interface, and mounts by file descriptor.
+#[test]
+fn path_over_fsconfig_string_limit_mounts_by_fd_only() {
+    isolated("long", |root| {
+        let mut deep = root.to_path_buf();
+        while deep.as_os_str().len() <= 300 {
+            deep.push("a-rather-long-directory-name");
+        }
+        std::fs::create_dir_all(&deep).map_err(e("mkdir deep"))?;
+        let (l1, m) = (root.join("l1"), root.join("m"));
+        std::fs::create_dir(&l1).map_err(e("mkdir"))?;
+        std::fs::create_dir(&m).map_err(e("mkdir"))?;
+        let ov = Overlay::builder()
+            .lower(&deep)
+            .lower(&l1)
+            .target(&m)
+            .build()
+            .map_err(e("build"))?;
+        match ov.fsconfig_params() {
+            Err(Error::PathTooLong {
+                role: Role::Lower(0),
+                path,
+                max: 255,
+            }) if path == deep => {}
+            other => return Err(format!("fsconfig_params: {other:?}")),
+        }
+        match ov.mount_with(MountApi::NewPaths) {
+            Err(Error::PathTooLong { .. }) => {}
+            other => return Err(format!("NewPaths: {other:?}")),
+        }
+        ensure(!is_mounted(&m), || "mounted after refusal".into())?;
+        ov.mount_with(MountApi::New)
+            .map_err(e("by fd"))?
+            .unmount()
+            .map_err(e("unmount"))
+    });
+}
+
 /// An option string over one page is refused before mount(2) with the
 /// lengths; the new API mounts the same overlay.
 #[test]

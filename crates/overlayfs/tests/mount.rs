@@ -19,7 +19,7 @@ fn read(p: &Path) -> Result<String, String> {
 /// The seed's exercise, step by step, with both mount interfaces.
 #[test]
 fn seed_exercise_merged_view_whiteout_copy_up_and_opaque_dir() {
-    for api in [MountApi::New, MountApi::Legacy] {
+    for api in [MountApi::New, MountApi::NewPaths, MountApi::Legacy] {
         isolated("seed", |root| seed_exercise(root, api));
     }
 }
@@ -349,7 +349,7 @@ fn guard_unmounts_on_drop_and_unmount_reports_busy() {
 /// mountinfo), through both interfaces.
 #[test]
 fn options_reach_the_kernel() {
-    for api in [MountApi::New, MountApi::Legacy] {
+    for api in [MountApi::New, MountApi::NewPaths, MountApi::Legacy] {
         isolated("opts", |root| {
             let (lower, upper, work, merged) = (
                 root.join("l"),
@@ -447,7 +447,7 @@ fn data_only_lower_layer_serves_data_through_metacopy_redirects() {
             .metacopy(true)
             .build()
             .map_err(e("build"))?;
-        for api in [MountApi::New, MountApi::Legacy] {
+        for api in [MountApi::New, MountApi::NewPaths, MountApi::Legacy] {
             let m = ov.mount_with(api).map_err(e("mount"))?;
             ensure(merged.join("visible").exists(), || {
                 "lower file missing".into()
@@ -553,7 +553,7 @@ fn paths_with_commas_colons_and_backslashes_mount() {
             .target(&m)
             .build()
             .map_err(e("build"))?;
-        for api in [MountApi::New, MountApi::Legacy] {
+        for api in [MountApi::New, MountApi::NewPaths, MountApi::Legacy] {
             let mount = ov.mount_with(api).map_err(e("mount"))?;
             ensure(
                 read(&m.join("f"))? == "top" && read(&m.join("g"))? == "g",
