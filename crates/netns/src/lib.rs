@@ -47,8 +47,8 @@ pub use files::{
 };
 pub use ipam::Ipam;
 pub use mode::{
-    BridgeAttachment, BridgeConfig, BridgeConfigBuilder, Network, ensure_bridge, host_veth_name,
-    setup_bridge, setup_none,
+    BridgeAttachment, BridgeConfig, BridgeConfigBuilder, Network, attach_vxlan, ensure_bridge,
+    host_veth_name, setup_bridge, setup_none,
 };
 pub use netlink::{Address, IFNAME_MAX, Link, Netlink, Route, Vxlan, validate_ifname};
 pub use netns::{NETNS_RUN_DIR, NetNs, run_in_netns};

@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use crate::cidr::IpCidr;
 use crate::error::{Error, Result};
-use crate::netlink::{Netlink, Route, validate_ifname};
+use crate::netlink::{Netlink, Route, Vxlan, validate_ifname};
 use crate::netns::NetNs;
 
 /// How a container is networked.
@@ -229,6 +229,34 @@ pub fn ensure_bridge(host: &impl AsFd, cfg: &BridgeConfig) -> Result<()> {
         ns.set_sysctl("net/ipv6/conf/all/forwarding", "1")?;
     }
     Ok(())
+}
+
+/// Joins the bridge of `cfg` to a VXLAN overlay: makes sure the bridge
+/// exists ([`ensure_bridge`]), creates `vxlan` in the host namespace,
+/// attaches it to the bridge and brings it up. Containers on bridges of
+/// different hosts joined with the same VNI share one layer-2 segment;
+/// give their veths an MTU 50 bytes below the underlay's
+/// ([`BridgeConfigBuilder::mtu`]).
+///
+/// On error the VXLAN device is deleted again.
+///
+/// # Errors
+/// As [`ensure_bridge`] and [`Netlink::create_vxlan`].
+pub fn attach_vxlan(host: &impl AsFd, cfg: &BridgeConfig, vxlan: &Vxlan) -> Result<()> {
+    ensure_bridge(host, cfg)?;
+    let nl = Netlink::in_netns(host)?;
+    nl.create_vxlan(vxlan)?;
+    let r = (|| {
+        if let Some(m) = cfg.mtu {
+            nl.set_mtu(&vxlan.name, m)?;
+        }
+        nl.attach(&vxlan.name, &cfg.bridge)?;
+        nl.set_up(&vxlan.name)
+    })();
+    if r.is_err() {
+        let _ = nl.delete_link(&vxlan.name);
+    }
+    r
 }
 
 fn dup(fd: &impl AsFd) -> Result<OwnedFd> {
