@@ -8,6 +8,10 @@
 //!   move_mount, passing each layer as a file descriptor (`lowerdir+`), so
 //!   the one-page limit of mount(2) does not apply and 500 layers mount; on
 //!   kernels without that it falls back to mount(2).
+//!   [`Overlay::fsconfig_params`] gives the same configuration as plain data
+//!   for a caller that runs fsconfig itself (in a forked child, in another
+//!   mount namespace), and [`Overlay::mount_detached`] a detached mount fd
+//!   to attach by fd.
 //! - [`OverlayMount`] unmounts when dropped; [`OverlayMount::unmount`]
 //!   returns the error instead.
 //! - [`whiteout`] creates and recognises whiteouts (0:0 character devices)
