@@ -27,7 +27,7 @@ struct Progress<'a, R> {
     inner: R,
     state: UnpackProgress,
     last: u64,
-    report: &'a mut dyn FnMut(UnpackProgress),
+    report: &'a mut (dyn FnMut(UnpackProgress) + Send),
 }
 
 impl<R: Read> Read for Progress<'_, R> {
@@ -66,7 +66,7 @@ impl ImageLayout {
         diff_id: &Digest,
         root: &Path,
         opts: &ApplyOptions,
-        report: &mut dyn FnMut(UnpackProgress),
+        report: &mut (dyn FnMut(UnpackProgress) + Send),
         index: usize,
         layers: usize,
         done: u64,
@@ -134,7 +134,7 @@ impl ImageLayout {
         platform: &PlatformSpec,
         target: &Path,
         opts: &ApplyOptions,
-        report: &mut dyn FnMut(UnpackProgress),
+        report: &mut (dyn FnMut(UnpackProgress) + Send),
     ) -> Result<()> {
         let image = self.resolve(name, platform)?;
         let layers = image.layers()?;

@@ -16,7 +16,7 @@
 //! - [`diff`]: turns an overlay upper directory or the difference of two
 //!   trees into a deterministic layer, and [`ImageLayout::commit`] writes it
 //!   as a new image.
-//! - [`Snapshotter`]: containerd-style snapshots, each layer extracted once
+//! - [`snapshot::Snapshotter`]: containerd-style snapshots, each layer extracted once
 //!   into a directory keyed by its chain ID, ready to stack as overlay lower
 //!   directories.
 //! - [`import_docker_archive`]: imports a `docker save` archive.

@@ -23,7 +23,9 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 
-use crate::digest::HashingReader;
+use std::sync::mpsc;
+
+use crate::digest::Hasher;
 use crate::error::{Error, Result};
 
 /// The file a layer applier leaves in the root while it works; it stays
@@ -216,7 +218,7 @@ pub fn is_incomplete(root: &Path) -> bool {
 /// println!("diff_id {}", stats.diff_id);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn apply_layer<R: Read>(
+pub fn apply_layer<R: Read + Send>(
     root: &Path,
     layer: R,
     compression: Compression,
@@ -244,7 +246,7 @@ pub fn apply_layer<R: Read>(
 /// [`Error::Unpack`] for a failing filesystem operation,
 /// [`Error::DiffIdMismatch`]. After an error the root keeps
 /// [`INCOMPLETE_MARKER`] (when `mark_incomplete` is set).
-pub fn apply_layer_at<R: Read>(
+pub fn apply_layer_at<R: Read + Send>(
     root: BorrowedFd<'_>,
     layer: R,
     compression: Compression,
@@ -259,20 +261,145 @@ pub fn apply_layer_at<R: Read>(
         )
         .map_err(|e| unpack_err(INCOMPLETE_MARKER.as_bytes(), "create marker", e))?;
     }
-    let decoder: Box<dyn Read + '_> = match compression {
+    // Decompression and hashing run on a second thread, overlapping the
+    // filesystem work (as `tar -z` overlaps with its gzip child).
+    let (applied, produced) = std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+        let producer = scope.spawn(move || produce(layer, compression, &tx));
+        let mut reader = ChannelReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        };
+        let applied = apply_entries(root, opts, &mut reader);
+        // Whatever happened, stop the producer: it sees the channel close.
+        drop(reader);
+        (applied, producer.join())
+    });
+    // The consumer's error names the entry; it comes first.
+    let (mut applier, entries_done) = applied?;
+    let (hasher, tar_bytes) = match produced {
+        Ok(Ok(v)) => v,
+        Ok(Err(source)) => {
+            return Err(Error::ReadTar {
+                after: None,
+                source,
+            });
+        }
+        Err(_) => {
+            return Err(Error::ReadTar {
+                after: None,
+                source: io::Error::other("decompression thread panicked"),
+            });
+        }
+    };
+    let diff_id = hasher.digest();
+    if let Some(expected) = &opts.expected_diff_id {
+        if *expected != diff_id {
+            return Err(Error::DiffIdMismatch {
+                layer: "layer stream".into(),
+                expected: expected.to_string(),
+                actual: diff_id.to_string(),
+            });
+        }
+    }
+    applier.finish_dirs()?;
+    if opts.mark_incomplete {
+        rustix::fs::unlinkat(root, INCOMPLETE_MARKER, AtFlags::empty())
+            .map_err(|e| unpack_err(INCOMPLETE_MARKER.as_bytes(), "remove marker", e))?;
+    }
+    Ok(ApplyStats {
+        diff_id,
+        tar_bytes,
+        entries: entries_done,
+    })
+}
+
+/// Reads and decompresses the layer, hashing the uncompressed stream, and
+/// sends it in chunks; returns the hash and size of everything sent (the
+/// whole stream, unless the receiver hung up first).
+fn produce<R: Read>(
+    layer: R,
+    compression: Compression,
+    tx: &mpsc::SyncSender<io::Result<Vec<u8>>>,
+) -> io::Result<(Hasher, u64)> {
+    let mut decoder: Box<dyn Read + '_> = match compression {
         Compression::None => Box::new(layer),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
             128 << 10,
             layer,
         ))),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(layer).map_err(
-            |source| Error::ReadTar {
-                after: None,
-                source,
-            },
-        )?),
+        Compression::Zstd => match zstd::stream::read::Decoder::new(layer) {
+            Ok(d) => Box::new(d),
+            Err(e) => {
+                let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                return Err(e);
+            }
+        },
     };
-    let mut archive = tar::Archive::new(HashingReader::new(decoder));
+    let mut hasher = Hasher::default();
+    let mut count = 0u64;
+    loop {
+        let mut buf = vec![0u8; 256 << 10];
+        let mut n = 0;
+        while n < buf.len() {
+            match decoder.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // The consumer reports the error; keep the original kind.
+                    let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                    return Ok((hasher, count));
+                }
+            }
+        }
+        if n == 0 {
+            return Ok((hasher, count));
+        }
+        buf.truncate(n);
+        hasher.update(&buf);
+        count += n as u64;
+        if tx.send(Ok(buf)).is_err() {
+            return Ok((hasher, count));
+        }
+    }
+}
+
+/// The consumer side of [`produce`].
+struct ChannelReader {
+    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.cur = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Applies every entry of the tar stream, then reads the stream to its end
+/// so the diff_id covers the end-of-archive blocks and any padding.
+fn apply_entries<'a>(
+    root: BorrowedFd<'a>,
+    opts: &'a ApplyOptions,
+    reader: &mut ChannelReader,
+) -> Result<(Applier<'a>, u64)> {
+    let mut archive = tar::Archive::new(&mut *reader);
     let mut applier = Applier {
         root,
         opts,
@@ -300,34 +427,11 @@ pub fn apply_layer_at<R: Read>(
             last = Some(String::from_utf8_lossy(&entry.path_bytes()).into_owned());
         }
     }
-    // The diff_id covers the whole stream, including the end-of-archive
-    // blocks and any padding after them.
-    let mut rest = archive.into_inner();
-    io::copy(&mut rest, &mut io::sink()).map_err(|source| Error::ReadTar {
+    io::copy(archive.into_inner(), &mut io::sink()).map_err(|source| Error::ReadTar {
         after: last.clone(),
         source,
     })?;
-    let tar_bytes = rest.count;
-    let diff_id = rest.hasher.digest();
-    if let Some(expected) = &opts.expected_diff_id {
-        if *expected != diff_id {
-            return Err(Error::DiffIdMismatch {
-                layer: "layer stream".into(),
-                expected: expected.to_string(),
-                actual: diff_id.to_string(),
-            });
-        }
-    }
-    applier.finish_dirs()?;
-    if opts.mark_incomplete {
-        rustix::fs::unlinkat(root, INCOMPLETE_MARKER, AtFlags::empty())
-            .map_err(|e| unpack_err(INCOMPLETE_MARKER.as_bytes(), "remove marker", e))?;
-    }
-    Ok(ApplyStats {
-        diff_id,
-        tar_bytes,
-        entries: entries_done,
-    })
+    Ok((applier, entries_done))
 }
 
 fn unpack_err(path: &[u8], op: &'static str, e: Errno) -> Error {
