@@ -6,7 +6,7 @@
 //! cargo run --example image                 # self-contained demo in a temp dir
 //! cargo run --example image -- tags LAYOUT
 //! cargo run --example image -- unpack LAYOUT TAG DIR
-//! cargo run --example image -- commit LAYOUT BASE-TAG LOWER UPPER NEW-TAG
+//! cargo run --example image -- commit LAYOUT BASE-TAG|- LOWER UPPER NEW-TAG
 //! ```
 //!
 //! The demo needs nothing downloaded: it generates a few files, commits them
@@ -151,7 +151,7 @@ fn main() -> Res {
         ["unpack", layout, tag, dir] => unpack(&ImageLayout::open(layout)?, tag, Path::new(dir)),
         ["commit", layout, base, lower, upper, tag] => commit(
             &ImageLayout::create(layout)?,
-            Some(base),
+            Some(*base).filter(|b| *b != "-"),
             &PathBuf::from(lower),
             &PathBuf::from(upper),
             tag,
