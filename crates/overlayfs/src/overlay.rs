@@ -600,10 +600,23 @@ impl Overlay {
             };
         match layers {
             Layers::Fds => {
+                // O_PATH fds need only search permission on the layer, as a
+                // path lookup would; kernels before 6.15 or so take only
+                // fds opened for reading (EBADF otherwise): then switch.
+                let o_path = std::cell::Cell::new(true);
                 let set_dir = |key: &CStr, role: Role, path: &Path| -> Result<()> {
-                    let dir = open_dir(path, role)?;
-                    sys::fsconfig_set_fd(fs.as_fd(), key, dir.as_fd())
-                        .map_err(|e| fsconfig_err(&key.to_string_lossy(), Some(path), e))
+                    let dir = open_dir(path, role, o_path.get())?;
+                    let res = match sys::fsconfig_set_fd(fs.as_fd(), key, dir.as_fd()) {
+                        Err(e) if o_path.get() && e.raw_os_error() == Some(libc::EBADF) => {
+                            o_path.set(false);
+                            // Drop the refusal from the context's log.
+                            let _ = sys::read_fs_log(fs.as_fd());
+                            let dir = open_dir(path, role, false)?;
+                            sys::fsconfig_set_fd(fs.as_fd(), key, dir.as_fd())
+                        }
+                        other => other,
+                    };
+                    res.map_err(|e| fsconfig_err(&key.to_string_lossy(), Some(path), e))
                 };
                 for (role, path) in self.paths() {
                     match role {
@@ -795,10 +808,11 @@ fn cstring(path: &Path, role: Role) -> Result<CString> {
     })
 }
 
-fn open_dir(path: &Path, role: Role) -> Result<OwnedFd> {
+fn open_dir(path: &Path, role: Role, o_path: bool) -> Result<OwnedFd> {
+    let flags = if o_path { libc::O_PATH } else { 0 };
     std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .custom_flags(flags | libc::O_DIRECTORY | libc::O_CLOEXEC)
         .open(path)
         .map(|f: File| OwnedFd::from(f))
         .map_err(|source| Error::Open {
