@@ -1,2 +1,59 @@
-//! Placeholder until this benchmark lands.
-fn main() {}
+//! Cost of container networking on top of a network namespace.
+//!
+//! - `netns_only`: create an anonymous network namespace and drop it.
+//! - `bridge_mode`: create a netns, a veth pair on an existing bridge in a
+//!   sandbox host namespace, rename the container end to eth0, address,
+//!   default route, then tear down (delete the veth, drop the netns; never
+//!   waiting for the kernel's asynchronous namespace destruction).
+//! - `bridge_mode_with_host`: the same plus creating the sandbox host
+//!   namespace and its bridge each time.
+//!
+//! Everything happens inside namespaces the benchmark creates. Run as
+//! root: `cargo bench --bench netns`.
+
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use hull::netns::{BridgeConfig, NetNs, ensure_bridge, setup_bridge};
+
+fn bench(c: &mut Criterion) {
+    if !hull_testkit::is_root() {
+        eprintln!("netns bench: needs root, skipped");
+        return;
+    }
+    let cfg = BridgeConfig::builder("hull0", "198.18.60.0/24".parse().expect("cidr"))
+        .build()
+        .expect("config");
+    let addr = "198.18.60.2".parse().expect("addr");
+    let mut g = c.benchmark_group("netns");
+    g.measurement_time(Duration::from_secs(5));
+
+    g.bench_function("netns_only", |b| {
+        b.iter(|| drop(NetNs::new().expect("netns")))
+    });
+
+    let host = NetNs::new().expect("host netns");
+    ensure_bridge(&host, &cfg).expect("bridge");
+    g.bench_function("bridge_mode", |b| {
+        b.iter(|| {
+            let ctr = NetNs::new().expect("netns");
+            let att = setup_bridge(&host, &ctr, &cfg, "vethbench", addr).expect("setup");
+            att.remove().expect("remove");
+        })
+    });
+
+    g.bench_function("bridge_mode_with_host", |b| {
+        b.iter(|| {
+            let host = NetNs::new().expect("host netns");
+            let ctr = NetNs::new().expect("netns");
+            let att = setup_bridge(&host, &ctr, &cfg, "vethbench", addr).expect("setup");
+            att.remove().expect("remove");
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
