@@ -484,16 +484,17 @@ impl Overlay {
 
     /// Mounts the overlay at its target through the given interface.
     ///
-    /// With the new API every layer is opened here and handed to the kernel
-    /// as a file descriptor with `lowerdir+` (one fsconfig call per layer), so
-    /// neither the one-page limit of mount(2) nor the 256-byte limit of an
-    /// fsconfig string applies. Nothing is attached until every parameter
-    /// was accepted, so a failure leaves no mount behind.
+    /// With [`MountApi::New`] every layer is opened here (O_PATH) and handed
+    /// to the kernel as a file descriptor with `lowerdir+` (one fsconfig call
+    /// per layer), so neither the one-page limit of mount(2) nor the 256-byte
+    /// limit of an fsconfig string applies. Nothing is attached until every
+    /// parameter was accepted, so a failure leaves no mount behind.
     ///
     /// # Errors
     /// [`Error::Open`] for a layer that cannot be opened, [`Error::Fsopen`],
-    /// [`Error::Fsconfig`] (with the kernel's log message),
-    /// [`Error::Fsmount`], [`Error::MoveMount`]; with mount(2)
+    /// [`Error::Fsconfig`] (naming the key and path, with the kernel's log
+    /// message), [`Error::Fsmount`], [`Error::MoveMount`]; with
+    /// [`MountApi::NewPaths`] also [`Error::PathTooLong`]; with mount(2)
     /// [`Error::OptionsTooLong`] and [`Error::Mount`].
     pub fn mount_with(&self, api: MountApi) -> Result<OverlayMount> {
         match api {
