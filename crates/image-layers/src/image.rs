@@ -136,6 +136,21 @@ impl ImageLayout {
         opts: &ApplyOptions,
         report: &mut (dyn FnMut(UnpackProgress) + Send),
     ) -> Result<()> {
+        if let Ok(mut rd) = fs::read_dir(target) {
+            if rd.next().is_some() {
+                return Err(Error::Unpack {
+                    path: target.display().to_string(),
+                    op: "check target is empty",
+                    source: io::Error::from_raw_os_error(libc::ENOTEMPTY),
+                });
+            }
+        } else if target.symlink_metadata().is_ok() {
+            return Err(Error::Unpack {
+                path: target.display().to_string(),
+                op: "check target is a directory",
+                source: io::Error::from_raw_os_error(libc::ENOTDIR),
+            });
+        }
         let image = self.resolve(name, platform)?;
         let layers = image.layers()?;
         let staging = staging_path(target);

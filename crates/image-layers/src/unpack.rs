@@ -532,6 +532,8 @@ impl Applier<'_> {
         }
         let mut xattrs = Vec::new();
         let mut pax_mtime = None;
+        let mut pax_uid = None;
+        let mut pax_gid = None;
         let exts = entry.pax_extensions().map_err(|source| Error::ReadTar {
             after: last.clone(),
             source,
@@ -547,6 +549,15 @@ impl Applier<'_> {
                     xattrs.push((name.to_vec(), ext.value_bytes().to_vec()));
                 } else if key == b"mtime" {
                     pax_mtime = parse_pax_time(ext.value_bytes());
+                } else if key == b"uid" || key == b"gid" {
+                    let v = std::str::from_utf8(ext.value_bytes())
+                        .ok()
+                        .and_then(|v| v.parse::<u64>().ok());
+                    if key == b"uid" {
+                        pax_uid = v;
+                    } else {
+                        pax_gid = v;
+                    }
                 }
             }
         }
@@ -585,8 +596,16 @@ impl Applier<'_> {
                     Ownership::Shift { uid, gid } => (u64::from(uid), u64::from(gid)),
                     _ => (0, 0),
                 };
-                let uid = header.uid().map_err(|_| field("uid"))?.checked_add(su);
-                let gid = header.gid().map_err(|_| field("gid"))?.checked_add(sg);
+                let uid = match pax_uid {
+                    Some(u) => u,
+                    None => header.uid().map_err(|_| field("uid"))?,
+                }
+                .checked_add(su);
+                let gid = match pax_gid {
+                    Some(g) => g,
+                    None => header.gid().map_err(|_| field("gid"))?,
+                }
+                .checked_add(sg);
                 let uid = uid
                     .and_then(|u| u32::try_from(u).ok())
                     .filter(|u| *u != u32::MAX)
@@ -1025,6 +1044,9 @@ impl Applier<'_> {
                 self.remove_all(dir.as_fd(), target, &tkey)
             }
             WhiteoutMode::Overlay => {
+                if self.seen.contains(&tkey) {
+                    return Ok(());
+                }
                 let dir = self.open_dir(parent_comps, true, &parent_key)?;
                 self.remove_all(dir.as_fd(), target, &tkey)?;
                 rustix::fs::mknodat(

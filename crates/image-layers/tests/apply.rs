@@ -302,3 +302,38 @@ fn empty_layer_is_fine() {
     assert_eq!(s.entries, 0);
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn pax_uid_gid_beyond_ustar_range() {
+    let dir = tempfile::tempdir().unwrap();
+    // Hand-written PAX records, as Go's archive/tar writes for large ids.
+    let mut tar = Vec::new();
+    {
+        let mut b = tar::Builder::new(&mut tar);
+        b.append_pax_extensions([("uid", &b"3000000"[..]), ("gid", &b"3000001"[..])])
+            .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_path("big").unwrap();
+        h.set_size(0);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, &b""[..]).unwrap();
+        b.finish().unwrap();
+    }
+    apply(dir.path(), &tar).unwrap();
+    let m = fs::metadata(dir.path().join("big")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (3_000_000, 3_000_001));
+}
+
+#[test]
+fn overlay_mode_whiteout_keeps_same_layer_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = Layer::new();
+    l.file("f", b"kept").whiteout(".wh.f");
+    let opts = ApplyOptions {
+        whiteouts: WhiteoutMode::Overlay,
+        ..Default::default()
+    };
+    apply_layer(dir.path(), &l.tar()[..], Compression::None, &opts).unwrap();
+    assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"kept");
+}
