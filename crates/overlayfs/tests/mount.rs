@@ -676,3 +676,30 @@ fn detached_mount_is_attached_by_the_caller() {
         })
     });
 }
+
+/// A panic while the overlay is mounted unwinds through the guard, which
+/// unmounts it.
+#[test]
+fn guard_unmounts_when_a_panic_unwinds() {
+    isolated("panic", |root| {
+        let (l0, l1, merged) = (root.join("l0"), root.join("l1"), root.join("m"));
+        for d in [&l0, &l1, &merged] {
+            std::fs::create_dir(d).map_err(e("mkdir"))?;
+        }
+        let ov = Overlay::builder()
+            .lower(&l0)
+            .lower(&l1)
+            .target(&merged)
+            .build()
+            .map_err(e("build"))?;
+        let res = std::panic::catch_unwind(|| {
+            let _m = ov.mount().expect("mount");
+            assert!(is_mounted(&merged));
+            panic!("boom while mounted");
+        });
+        ensure(res.is_err(), || "no panic".into())?;
+        ensure(!is_mounted(&merged), || {
+            "panic left the overlay mounted".into()
+        })
+    });
+}
