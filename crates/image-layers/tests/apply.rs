@@ -337,3 +337,26 @@ fn overlay_mode_whiteout_keeps_same_layer_entry() {
     apply_layer(dir.path(), &l.tar()[..], Compression::None, &opts).unwrap();
     assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"kept");
 }
+
+#[test]
+fn whiteout_and_recreate_in_one_layer_in_either_order() {
+    for whiteout_first in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut l = Layer::new();
+        l.file("x/lower", b"l");
+        apply(root, &l.tar()).unwrap();
+        let mut l = Layer::new();
+        if whiteout_first {
+            l.whiteout(".wh.x").file("x", b"new");
+        } else {
+            l.file("x", b"new").whiteout(".wh.x");
+        }
+        apply(root, &l.tar()).unwrap();
+        assert_eq!(
+            fs::read(root.join("x")).unwrap(),
+            b"new",
+            "whiteout_first={whiteout_first}"
+        );
+    }
+}

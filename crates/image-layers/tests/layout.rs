@@ -242,3 +242,68 @@ fn tags_untag_and_gc() {
     assert!(layout.resolve("a", &PlatformSpec::default()).is_ok());
     assert!(layout.resolve("b2", &PlatformSpec::default()).is_ok());
 }
+
+#[test]
+fn docker_media_types_and_full_config_are_read() {
+    use hull_image_layers::{
+        ApplyOptions, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST,
+    };
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let layout = ImageLayout::create(dir.path().join("L")).unwrap();
+    let mut l = Layer::new();
+    l.file("etc/app.conf", b"conf");
+    let tar = l.tar();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    let gz = gz.finish().unwrap();
+    let (ld, ls) = layout.write_blob(&gz).unwrap();
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"User":"app:app","Env":["PATH=/usr/bin","A=b"],
+        "Entrypoint":["/entry"],"Cmd":["--serve"],"WorkingDir":"/srv","ExposedPorts":{{"8080/tcp":{{}}}},
+        "Labels":{{"org.example.role":"web"}}}},"rootfs":{{"type":"layers","diff_ids":["{}"]}},
+        "history":[{{"created_by":"ADD app.conf"}}]}}"#,
+        sha256_digest(&tar)
+    );
+    let (cd, cs) = layout.write_blob(config.as_bytes()).unwrap();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}",
+        "config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":{cs},"digest":"{cd}"}},
+        "layers":[{{"mediaType":"{DOCKER_LAYER_GZIP}","size":{ls},"digest":"{ld}"}}]}}"#
+    );
+    let (md, ms) = layout.write_blob(manifest.as_bytes()).unwrap();
+    let list = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST_LIST}","manifests":[
+        {{"mediaType":"{DOCKER_MANIFEST}","size":{ms},"digest":"{md}","platform":{{"architecture":"amd64","os":"linux"}}}}]}}"#
+    );
+    let (xd, xs) = layout.write_blob(list.as_bytes()).unwrap();
+    let desc = DescriptorBuilder::default()
+        .media_type(MediaType::Other(DOCKER_MANIFEST_LIST.into()))
+        .digest(xd)
+        .size(xs)
+        .build()
+        .unwrap();
+    layout.tag("docker", &desc).unwrap();
+    let img = layout.resolve("docker", &PlatformSpec::default()).unwrap();
+    let c = img.config.config().clone().unwrap();
+    assert_eq!(c.user().as_deref(), Some("app:app"));
+    assert_eq!(c.entrypoint().clone().unwrap(), vec!["/entry"]);
+    assert_eq!(c.cmd().clone().unwrap(), vec!["--serve"]);
+    assert_eq!(c.working_dir().as_deref(), Some("/srv"));
+    assert_eq!(c.exposed_ports().clone().unwrap(), vec!["8080/tcp"]);
+    assert_eq!(c.labels().clone().unwrap()["org.example.role"], "web");
+    assert_eq!(c.env().clone().unwrap().len(), 2);
+    assert_eq!(img.config.history().as_ref().unwrap().len(), 1);
+    let root = dir.path().join("root");
+    layout
+        .unpack(
+            "docker",
+            &PlatformSpec::default(),
+            &root,
+            &ApplyOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(fs::read(root.join("etc/app.conf")).unwrap(), b"conf");
+    assert_eq!(layout.gc().unwrap().removed, 0);
+}
