@@ -327,7 +327,7 @@ impl Cgroup {
     /// [`Error::UnknownDevice`], [`Error::CpusetOutOfRange`],
     /// [`Error::ControllerUnavailable`], [`Error::Unsupported`],
     /// [`Error::MissingControlFile`], [`Error::LimitBelowUsage`],
-    /// [`Error::Write`].
+    /// [`Error::Write`], [`Error::DeviceProgram`] (v2 device rules).
     pub fn apply(&self, resources: &Resources) -> Result<()> {
         let settings = resources.settings(&self.layout)?;
         for dev in resources.io_devices() {
@@ -415,6 +415,39 @@ impl Cgroup {
                 }
             }
             i += 1;
+        }
+        let devices = resources.devices();
+        if !devices.is_empty() && self.layout.is_v2(Controller::Devices) {
+            self.set_device_program(&devices)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the cgroup's v2 device program with one built from `rules`:
+    /// the new program is attached first, then the ones found before are
+    /// detached, so there is no moment without a filter.
+    fn set_device_program(&self, rules: &[crate::resources::DeviceRule]) -> Result<()> {
+        use std::os::fd::AsFd;
+        let path = self.v2_dir().map(Path::to_path_buf).unwrap_or_default();
+        let err = |what: &'static str| {
+            let path = path.clone();
+            move |source| Error::DeviceProgram { what, path, source }
+        };
+        let dir = self.dir_fd()?;
+        let old = crate::bpf::query(dir.as_fd()).map_err(err("BPF_PROG_QUERY"))?;
+        let prog =
+            crate::bpf::load(&crate::bpf::device_program(rules)).map_err(err("BPF_PROG_LOAD"))?;
+        crate::bpf::attach(dir.as_fd(), prog.as_fd()).map_err(err("BPF_PROG_ATTACH"))?;
+        for id in old {
+            match crate::bpf::prog_fd_by_id(id) {
+                Ok(fd) => match crate::bpf::detach(dir.as_fd(), fd.as_fd()) {
+                    Ok(()) => {}
+                    Err(e) if is_errno(&e, libc::ENOENT) => {}
+                    Err(e) => return Err(err("BPF_PROG_DETACH")(e)),
+                },
+                Err(e) if is_errno(&e, libc::ENOENT) => {}
+                Err(e) => return Err(err("BPF_PROG_GET_FD_BY_ID")(e)),
+            }
         }
         Ok(())
     }

@@ -132,6 +132,16 @@ pub enum Error {
         /// The kernel's answer (EBUSY).
         source: io::Error,
     },
+    /// Building, loading or attaching the v2 eBPF device program failed.
+    #[error("device program ({what}) for {path}: {source}")]
+    DeviceProgram {
+        /// The step (`BPF_PROG_LOAD`, `BPF_PROG_ATTACH`, ...).
+        what: &'static str,
+        /// The cgroup directory.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
     /// Creating a cgroup directory failed.
     #[error("create cgroup {path}: {source}")]
     Create {

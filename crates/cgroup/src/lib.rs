@@ -18,8 +18,8 @@
 //! - [`Cgroup::memory_events`] waits for OOM and OOM-kill events (v1
 //!   eventfd + `cgroup.event_control`, v2 `memory.events` + inotify).
 //!
-//! Device rules on v2 need an eBPF device program, which this crate does not
-//! load yet: applying them there is [`Error::Unsupported`].
+//! Device rules are `devices.allow`/`devices.deny` on v1 and an eBPF device
+//! program attached to the cgroup on v2 (as runc and crun do).
 //!
 //! ```no_run
 //! use hull_cgroup::{Cgroup, Layout, Limit, Resources};
@@ -42,6 +42,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+mod bpf;
 pub mod cgroup;
 pub mod error;
 pub mod events;

@@ -805,19 +805,17 @@ impl Resources {
         }
         // devices
         if !self.devices.is_empty() {
-            if need(C::Devices)? {
-                return Err(Error::Unsupported {
-                    setting: "devices",
-                    reason: "device rules on cgroup v2 need an eBPF device program, which this crate does not load yet",
-                });
-            }
-            for d in &self.devices {
-                let file = if d.allow {
-                    "devices.allow"
-                } else {
-                    "devices.deny"
-                };
-                push(C::Devices, file, d.to_string());
+            // On v2 the rules become an eBPF program (see Cgroup::apply),
+            // not file writes.
+            if !need(C::Devices)? {
+                for d in &self.devices {
+                    let file = if d.allow {
+                        "devices.allow"
+                    } else {
+                        "devices.deny"
+                    };
+                    push(C::Devices, file, d.to_string());
+                }
             }
         }
         // hugetlb
@@ -1020,13 +1018,8 @@ mod tests {
             find(&r.settings(&v1()).unwrap(), "devices.deny"),
             Some("a *:* rwm")
         );
-        assert!(matches!(
-            r.settings(&v2()),
-            Err(Error::Unsupported {
-                setting: "devices",
-                ..
-            })
-        ));
+        // v2: an eBPF program, no file writes.
+        assert!(r.settings(&v2()).unwrap().is_empty());
     }
 
     #[test]

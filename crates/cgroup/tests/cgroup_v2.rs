@@ -94,28 +94,78 @@ fn v2_settings_are_written_in_v2_spelling() {
     root.finish();
 }
 
+fn open_dev(path: &std::ffi::CStr) -> i32 {
+    // SAFETY: path is NUL-terminated; the fd is closed at once.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return std::io::Error::last_os_error().raw_os_error().unwrap_or(-1);
+    }
+    // SAFETY: our own fd.
+    unsafe { libc::close(fd) };
+    0
+}
+
+/// Exit 0 when /dev/null opens and /dev/zero is refused with EPERM.
+fn null_yes_zero_no() -> i32 {
+    match (open_dev(c"/dev/null"), open_dev(c"/dev/zero")) {
+        (0, libc::EPERM) => 0,
+        (0, 0) => 10,
+        (n, _) => 20 + n.min(100),
+    }
+}
+
+/// Exit 0 when /dev/zero opens.
+fn zero_yes() -> i32 {
+    open_dev(c"/dev/zero")
+}
+
+fn exit_code(st: i32) -> i32 {
+    if libc::WIFEXITED(st) {
+        libc::WEXITSTATUS(st)
+    } else {
+        1000 + st
+    }
+}
+
+#[test]
+fn v2_device_rules_are_enforced_by_ebpf_and_replaced_on_update() {
+    let Some(l) = layout() else { return };
+    let root = common::TestRoot::new(&l);
+    let cg = root.child("dev");
+    let rule = |allow, kind, major, minor| DeviceRule {
+        allow,
+        kind,
+        major,
+        minor,
+        read: true,
+        write: true,
+        mknod: true,
+    };
+    let r = Resources::builder()
+        .device(rule(false, DeviceKind::All, None, None))
+        .device(rule(true, DeviceKind::Char, Some(1), Some(3)))
+        .build()
+        .unwrap();
+    cg.apply(&r).unwrap();
+    let mut k = common::kid_in(&cg, null_yes_zero_no);
+    assert_eq!(exit_code(k.wait()), 0);
+    // Updating replaces the program: allowing everything lets /dev/zero open.
+    let r = Resources::builder()
+        .device(rule(true, DeviceKind::All, None, None))
+        .build()
+        .unwrap();
+    cg.apply(&r).unwrap();
+    let mut k = common::kid_in(&cg, zero_yes);
+    assert_eq!(exit_code(k.wait()), 0, "old program still attached");
+    drop(cg);
+    root.finish();
+}
+
 #[test]
 fn v2_rejects_what_it_cannot_honour() {
     let Some(l) = layout() else { return };
     let root = common::TestRoot::new(&l);
     let cg = root.child("unsup");
-    let rule = DeviceRule {
-        allow: true,
-        kind: DeviceKind::Char,
-        major: Some(1),
-        minor: Some(3),
-        read: true,
-        write: true,
-        mknod: false,
-    };
-    let r = Resources::builder().device(rule).build().unwrap();
-    assert!(matches!(
-        cg.apply(&r),
-        Err(Error::Unsupported {
-            setting: "devices",
-            ..
-        })
-    ));
     let r = Resources::builder().swappiness(10).build().unwrap();
     assert!(matches!(cg.apply(&r), Err(Error::Unsupported { .. })));
     let r = Resources::builder()
