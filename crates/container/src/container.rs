@@ -141,7 +141,10 @@ impl Container {
         })?;
         let rootfs_dir = match &config.rootfs {
             Rootfs::Dir(d) => d.clone(),
-            Rootfs::Host | Rootfs::Overlay { .. } => runtime_dir.join("rootfs"),
+            // The root is assembled on the runtime directory itself, in the
+            // child's own mount namespace: the host only ever sees the
+            // (empty) directory.
+            Rootfs::Host | Rootfs::Overlay { .. } => runtime_dir.clone(),
         };
         let mut container = Container {
             config,
@@ -246,13 +249,6 @@ impl Container {
     }
 
     fn spawn(&mut self, stdio: [Stdio; 3]) -> Result<()> {
-        if !matches!(self.config.rootfs, Rootfs::Dir(_)) {
-            std::fs::create_dir(&self.rootfs_dir).map_err(|source| Error::RuntimeDir {
-                action: "create",
-                path: self.rootfs_dir.clone(),
-                source,
-            })?;
-        }
         self.make_cgroup()?;
         let overlay = self.overlay_op()?;
         let c = &self.config;

@@ -143,15 +143,6 @@ pub enum ChildOp {
         /// Where to attach it.
         target: PathBuf,
     },
-    /// Attaches a detached mount (from fsmount(2) or open_tree(2), e.g.
-    /// an overlay made in the parent) at `target` with move_mount(2). The
-    /// mount never appears in the parent's mount namespace.
-    MoveMount {
-        /// The detached mount.
-        source: MountFd,
-        /// Where to attach it.
-        target: PathBuf,
-    },
 }
 
 /// One fsconfig(2) parameter of a [`ChildOp::FsMount`].
@@ -161,11 +152,14 @@ pub enum FsParam {
     Flag(String),
     /// A string value (`FSCONFIG_SET_STRING`), e.g. `("index", "off")`.
     String(String, String),
-    /// An fd value (`FSCONFIG_SET_FD`), e.g. an overlay's `lowerdir+`.
+    /// An fd value (`FSCONFIG_SET_FD`). The fd is opened by the caller, in
+    /// the caller's mount namespace: overlayfs refuses layer directories
+    /// from another mount namespace, so give it paths ([`FsParam::String`]).
     Fd(String, MountFd),
 }
 
-/// A detached mount's fd, shared by the ops that hold it; compared by fd.
+/// An fd an op refers to, shared by the ops that hold it and kept open
+/// until the spawn is done; compared by fd number.
 #[derive(Debug, Clone)]
 pub struct MountFd(pub Arc<OwnedFd>);
 
@@ -199,7 +193,6 @@ pub(crate) mod code {
     pub const CAPABILITIES: u32 = 12;
     pub const NO_NEW_PRIVS: u32 = 13;
     pub const BOUNDING_SET: u32 = 14;
-    pub const MOVE_MOUNT: u32 = 15;
     pub const FS_MOUNT: u32 = 16;
 }
 
@@ -430,19 +423,6 @@ pub(crate) fn prepare(ops: &[ChildOp]) -> Result<PreparedOps> {
                     RawOp {
                         code: code::FS_MOUNT,
                         a: [fstype_ptr, ptr, len, u64::from(*attrs), target_ptr, 0],
-                        ..RawOp::default()
-                    },
-                    target.clone(),
-                )
-            }
-            ChildOp::MoveMount { source, target } => {
-                let fd = u64::try_from(source.0.as_raw_fd()).unwrap_or(u64::MAX);
-                let target_ptr = c(target, s)?;
-                p._fds.push(source.clone());
-                (
-                    RawOp {
-                        code: code::MOVE_MOUNT,
-                        a: [fd, target_ptr, 0, 0, 0, 0],
                         ..RawOp::default()
                     },
                     target.clone(),

@@ -499,8 +499,22 @@ fn run_op(op: &RawOp) -> isize {
                 if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
                     return -(libc::EPERM as isize);
                 }
-                let r = raw::syscall6(libc::SYS_mount, null, a[0], 0, libc::MS_BIND as usize, 0, 0);
-                if r == -(libc::ENOTDIR as isize) || r == -(libc::EISDIR as isize) {
+                // A directory gets an empty read-only tmpfs, anything else
+                // the null device (stat first: a failed bind costs more).
+                let mut target: libc::stat = core::mem::zeroed();
+                let r = raw::syscall6(
+                    libc::SYS_newfstatat,
+                    AT_FDCWD,
+                    a[0],
+                    &mut target as *mut libc::stat as usize,
+                    0,
+                    0,
+                    0,
+                );
+                if r < 0 {
+                    return r;
+                }
+                if target.st_mode & libc::S_IFMT == libc::S_IFDIR {
                     let tmpfs = c"tmpfs".as_ptr() as usize;
                     let flags =
                         (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)
@@ -515,7 +529,7 @@ fn run_op(op: &RawOp) -> isize {
                         0,
                     )
                 } else {
-                    r
+                    raw::syscall6(libc::SYS_mount, null, a[0], 0, libc::MS_BIND as usize, 0, 0)
                 }
             }
             code::READONLY_PATH => {
@@ -621,18 +635,6 @@ fn run_op(op: &RawOp) -> isize {
                 0,
             ),
             code::FS_MOUNT => fs_mount(&a),
-            code::MOVE_MOUNT => {
-                const MOVE_MOUNT_F_EMPTY_PATH: usize = 0x4;
-                raw::syscall6(
-                    libc::SYS_move_mount,
-                    a[0],
-                    c"".as_ptr() as usize,
-                    AT_FDCWD,
-                    a[1],
-                    MOVE_MOUNT_F_EMPTY_PATH,
-                    0,
-                )
-            }
             _ => -(libc::EINVAL as isize),
         }
     }
