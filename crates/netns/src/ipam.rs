@@ -279,6 +279,11 @@ fn validate_owner(owner: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether state text parses (for the fuzz target).
+pub(crate) fn parse_state_for_fuzzing(text: &str) -> bool {
+    parse_state(text).is_ok()
+}
+
 /// Parses state text; on failure returns the offending line.
 fn parse_state(text: &str) -> std::result::Result<Vec<(Ipv4Addr, String)>, String> {
     text.lines()

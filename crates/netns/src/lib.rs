@@ -53,3 +53,22 @@ pub use mode::{
 pub use netlink::{Address, IFNAME_MAX, Link, Netlink, Route, Vxlan, validate_ifname};
 pub use netns::{NETNS_RUN_DIR, NetNs, run_in_netns};
 pub use ports::{NFT_TABLE, PortMapping, PortPublisher, Proto};
+
+/// Runs every text parser of this crate on `data` (the fuzz target's
+/// entry point); returns how many accepted it. Never panics.
+#[doc(hidden)]
+pub fn parse_all_for_fuzzing(data: &[u8]) -> usize {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return 0;
+    };
+    let mut n = 0;
+    for line in text.lines() {
+        n += usize::from(line.parse::<IpCidr>().is_ok());
+        n += usize::from(validate_ifname(line).is_ok());
+        n += usize::from(hostname_file(line).is_ok());
+    }
+    n += usize::from(!resolv_conf_from_host(text).is_empty());
+    n += usize::from(ipam::parse_state_for_fuzzing(text));
+    n += ports::parse_rules_for_fuzzing(text);
+    n
+}

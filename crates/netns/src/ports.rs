@@ -195,6 +195,11 @@ fn parse_rules(listing: &str) -> Vec<Rule> {
     out
 }
 
+/// How many rules an `nft -a list` text holds (for the fuzz target).
+pub(crate) fn parse_rules_for_fuzzing(listing: &str) -> usize {
+    parse_rules(listing).len()
+}
+
 /// Publishes ports of containers in one host network namespace.
 #[derive(Debug)]
 pub struct PortPublisher {
