@@ -462,7 +462,9 @@ impl Cgroup {
     }
 
     /// Moves one thread `tid` into this cgroup (v1 `tasks`; v2
-    /// `cgroup.threads`, which needs a threaded cgroup).
+    /// `cgroup.threads`, which needs a threaded cgroup). On a hybrid host the
+    /// membership-only unified directory is left alone: it could only take
+    /// the thread if it were threaded.
     ///
     /// # Errors
     /// [`Error::AddProcess`].
@@ -471,7 +473,11 @@ impl Cgroup {
     }
 
     fn add(&self, pid: i32, v1_file: &str, v2_file: &str) -> Result<()> {
+        let threads = v1_file == "tasks";
         for d in &self.dirs {
+            if threads && d.v2 && self.layout.mode() == Mode::Hybrid && d.controllers.is_empty() {
+                continue;
+            }
             let file = d.path.join(if d.v2 { v2_file } else { v1_file });
             write_raw(&file, &pid.to_string()).map_err(|source| Error::AddProcess {
                 pid,

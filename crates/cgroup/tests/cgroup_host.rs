@@ -127,3 +127,54 @@ fn v1_device_rules_apply() {
     drop(cg);
     root.finish();
 }
+
+#[test]
+fn v1_thread_moves_alone() {
+    let Some(l) = layout() else { return };
+    let root = common::TestRoot::new(&l);
+    let a = root.child("ta");
+    let b = root.child("tb");
+    let mut k = common::kid_in(&a, common::threaded_sleeper);
+    // Wait for the kid's second thread.
+    let t = std::time::Instant::now();
+    let tid = loop {
+        let tids: Vec<i32> = std::fs::read_dir(format!("/proc/{}/task", k.pid))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|t| *t != k.pid)
+            .collect();
+        if let Some(t) = tids.first() {
+            break *t;
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    b.add_thread(tid).unwrap();
+    let tasks = |cg: &hull_cgroup::Cgroup| {
+        std::fs::read_to_string(cg.dir_of(Controller::Memory).unwrap().join("tasks")).unwrap()
+    };
+    assert_eq!(tasks(&b).trim(), tid.to_string());
+    assert_eq!(tasks(&a).trim(), k.pid.to_string());
+    root.cg.kill().unwrap();
+    k.wait();
+    drop((a, b));
+    root.finish();
+}
+
+#[test]
+fn hybrid_stats_include_pressure_from_unified() {
+    let Some(l) = layout() else { return };
+    if l.mode() != Mode::Hybrid {
+        return;
+    }
+    let root = common::TestRoot::new(&l);
+    let psi = root.cg.v2_dir().unwrap().join("cpu.pressure");
+    // PSI may be off on the kernel command line; then there is nothing to see.
+    if std::fs::read_to_string(&psi).is_err() {
+        root.finish();
+        return;
+    }
+    let s = root.cg.stats().unwrap();
+    assert!(s.pressure.cpu.is_some(), "{s:?}");
+    root.finish();
+}

@@ -506,3 +506,9 @@ pub fn oom_event_is_reported(layout: &Layout) {
     drop(cg);
     root.finish();
 }
+
+/// A process with a second thread; both sleep.
+pub fn threaded_sleeper() -> i32 {
+    let _t = std::thread::spawn(sleeper);
+    sleeper()
+}
