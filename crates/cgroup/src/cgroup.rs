@@ -35,8 +35,9 @@ struct Dir {
 
 /// A cgroup, created (or opened) in every hierarchy its controllers need.
 ///
-/// Deleted when dropped (best effort) unless [`Cgroup::keep`] was called;
-/// [`Cgroup::delete`] deletes it and reports errors.
+/// Deleted when dropped (best effort, and only if this handle created it)
+/// unless [`Cgroup::keep`] was called; [`Cgroup::delete`] deletes it and
+/// reports errors.
 ///
 /// ```no_run
 /// use hull_cgroup::{Cgroup, Layout, Resources};
@@ -157,6 +158,9 @@ impl Cgroup {
             cg.deleted = true;
             return Err(e);
         }
+        // A cgroup that existed everywhere already belongs to someone else:
+        // dropping this handle must not remove it.
+        cg.owned = cg.dirs.iter().any(|d| created.contains(&d.path));
         Ok(cg)
     }
 
@@ -376,9 +380,18 @@ impl Cgroup {
                     controller: s.controller,
                 });
             };
-            let path = dir.join(&s.file);
+            let mut path = dir.join(&s.file);
             if !path.exists() {
-                return Err(Error::MissingControlFile { path });
+                // Kernels with BFQ but without CFQ spell the weights with bfq.
+                let alt = match s.file.as_str() {
+                    "blkio.weight" => Some("blkio.bfq.weight"),
+                    "blkio.weight_device" => Some("blkio.bfq.weight_device"),
+                    _ => None,
+                };
+                match alt.map(|a| dir.join(a)) {
+                    Some(a) if a.exists() => path = a,
+                    _ => return Err(Error::MissingControlFile { path }),
+                }
             }
             match write_raw(&path, &s.value) {
                 Ok(()) => {}
@@ -419,6 +432,9 @@ impl Cgroup {
         let devices = resources.devices();
         if !devices.is_empty() && self.layout.is_v2(Controller::Devices) {
             self.set_device_program(&devices)?;
+        }
+        if let Some(f) = resources.frozen() {
+            self.set_frozen(f)?;
         }
         Ok(())
     }

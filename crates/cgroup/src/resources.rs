@@ -162,6 +162,7 @@ pub struct Resources {
     hugetlb: Vec<(String, Limit)>,
     net_cls_classid: Option<u32>,
     net_prio: Vec<(String, u32)>,
+    frozen: Option<bool>,
 }
 
 /// Builder for [`Resources`]; [`ResourcesBuilder::build`] validates.
@@ -205,6 +206,8 @@ impl Resources {
         cpus: Option<BTreeSet<u32>>);
     getter!(/// Device rules, in order.
         devices: Vec<DeviceRule>);
+    getter!(/// Freezer state.
+        frozen: Option<bool>);
 
     /// True when nothing is set.
     pub fn is_empty(&self) -> bool {
@@ -324,6 +327,12 @@ impl ResourcesBuilder {
     /// v1 `net_prio.ifpriomap` entry.
     pub fn net_prio(mut self, iface: &str, prio: u32) -> Self {
         self.r.net_prio.push((iface.to_string(), prio));
+        self
+    }
+
+    /// Freezer state to put the cgroup in (see [`crate::Cgroup::freeze`]).
+    pub fn frozen(mut self, frozen: bool) -> Self {
+        self.r.frozen = Some(frozen);
         self
     }
 
@@ -843,6 +852,9 @@ impl Resources {
                 push(C::NetPrio, "net_prio.ifpriomap", format!("{i} {p}"));
             }
         }
+        if self.frozen.is_some() {
+            need(C::Freezer)?;
+        }
         Ok(out)
     }
 
@@ -889,6 +901,9 @@ impl Resources {
         }
         if !self.net_prio.is_empty() {
             s.insert(C::NetPrio);
+        }
+        if self.frozen.is_some() {
+            s.insert(C::Freezer);
         }
         s
     }

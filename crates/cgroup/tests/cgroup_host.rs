@@ -178,3 +178,112 @@ fn hybrid_stats_include_pressure_from_unified() {
     assert!(s.pressure.cpu.is_some(), "{s:?}");
     root.finish();
 }
+
+/// Every v1 setting this host has, applied, read back and updated live.
+#[test]
+fn v1_resources_apply_and_update_live() {
+    let Some(l) = layout() else { return };
+    use hull_cgroup::{CpuWeight, IoLimitKind, IoWeight, Limit};
+    let root = common::TestRoot::new(&l);
+    let cg = root.child("res");
+    let r = Resources::builder()
+        .cpu_weight(CpuWeight::Weight(100))
+        .cpu_quota(20_000, 50_000)
+        .cpu_burst(10_000)
+        .memory_limit(128 << 20)
+        .memory_low(Limit::Value(16 << 20))
+        .swappiness(30)
+        .oom_kill_disable(false)
+        .pids_max(Limit::Value(50))
+        .frozen(false)
+        .build()
+        .unwrap();
+    cg.apply(&r).unwrap();
+    let read = |c: Controller, f: &str| {
+        std::fs::read_to_string(cg.dir_of(c).unwrap().join(f))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        read(Controller::Cpu, "cpu.shares"),
+        hull_cgroup::resources::weight_to_shares(100).to_string()
+    );
+    assert_eq!(read(Controller::Cpu, "cpu.cfs_quota_us"), "20000");
+    assert_eq!(read(Controller::Cpu, "cpu.cfs_period_us"), "50000");
+    assert_eq!(read(Controller::Cpu, "cpu.cfs_burst_us"), "10000");
+    assert_eq!(
+        read(Controller::Memory, "memory.limit_in_bytes"),
+        (128u64 << 20).to_string()
+    );
+    assert_eq!(
+        read(Controller::Memory, "memory.soft_limit_in_bytes"),
+        (16u64 << 20).to_string()
+    );
+    assert_eq!(read(Controller::Memory, "memory.swappiness"), "30");
+    assert_eq!(read(Controller::Pids, "pids.max"), "50");
+    // Live update, and removing limits again.
+    cg.apply(
+        &Resources::builder()
+            .cpu_unlimited()
+            .memory_limit_opt(Limit::Max)
+            .pids_max(Limit::Max)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(read(Controller::Cpu, "cpu.cfs_quota_us"), "-1");
+    assert_eq!(read(Controller::Pids, "pids.max"), "max");
+    let m = cg.memory_stats().unwrap().unwrap();
+    assert_eq!(m.limit, Some(Limit::Max));
+    // Block I/O throttles on a device that exists here.
+    if l.has(Controller::Io) {
+        let dev = std::fs::read_dir("/sys/dev/block")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|n| {
+                let (a, b) = n.split_once(':')?;
+                Some(hull_cgroup::DeviceNumber {
+                    major: a.parse().ok()?,
+                    minor: b.parse().ok()?,
+                })
+            })
+            .find(|d| d.minor == 0);
+        if let Some(dev) = dev {
+            let r = Resources::builder()
+                .io_limit(dev, IoLimitKind::ReadBps, 1 << 20)
+                .io_limit(dev, IoLimitKind::WriteIops, 100)
+                .build()
+                .unwrap();
+            match cg.apply(&r) {
+                Ok(()) => assert_eq!(
+                    read(Controller::Io, "blkio.throttle.read_bps_device"),
+                    format!("{}:{} {}", dev.major, dev.minor, 1 << 20)
+                ),
+                // Throttling partitions or virtual devices can be refused.
+                Err(Error::Write { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let w = Resources::builder()
+            .io_weight(IoWeight::Io(100))
+            .build()
+            .unwrap();
+        match cg.apply(&w) {
+            Ok(()) | Err(Error::MissingControlFile { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    drop(cg);
+    root.finish();
+}
+
+#[test]
+fn existing_cgroup_is_not_removed_by_a_second_handle() {
+    let Some(l) = layout() else { return };
+    let root = common::TestRoot::new(&l);
+    let again = hull_cgroup::Cgroup::create(&l, root.cg.path()).unwrap();
+    drop(again);
+    assert!(root.cg.dirs().all(|d| d.is_dir()));
+    root.finish();
+}
