@@ -56,8 +56,8 @@ pub use layout::{
 };
 pub use unpack::{
     ApplyOptions, ApplyStats, Compression, DOCKER_FOREIGN_LAYER_GZIP, DOCKER_LAYER_GZIP,
-    DOCKER_LAYER_TAR, DOCKER_LAYER_ZSTD, DevicePolicy, INCOMPLETE_MARKER, Ownership, WhiteoutMode,
-    XattrPolicy, apply_layer, apply_layer_at, is_incomplete,
+    DOCKER_LAYER_TAR, DOCKER_LAYER_ZSTD, DevicePolicy, INCOMPLETE_MARKER, Ownership, Resolver,
+    WhiteoutMode, XattrPolicy, apply_layer, apply_layer_at, is_incomplete,
 };
 
 /// Re-export of the OCI image types this crate's API uses.

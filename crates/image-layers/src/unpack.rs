@@ -23,6 +23,7 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use crate::digest::Hasher;
@@ -155,6 +156,18 @@ pub enum WhiteoutMode {
     Overlay,
 }
 
+/// How paths are resolved inside the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resolver {
+    /// `openat2(2)` with `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS` (Linux
+    /// 5.6+), falling back to the user-space walk when the kernel lacks it.
+    #[default]
+    Auto,
+    /// Always the user-space walk: component by component with
+    /// `O_NOFOLLOW`, symlinks read and resolved against the root.
+    Walk,
+}
+
 /// Options of the layer applier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyOptions {
@@ -173,6 +186,8 @@ pub struct ApplyOptions {
     pub mark_incomplete: bool,
     /// The diff_id the uncompressed stream must hash to.
     pub expected_diff_id: Option<Digest>,
+    /// How paths are resolved inside the root.
+    pub resolver: Resolver,
 }
 
 impl Default for ApplyOptions {
@@ -185,6 +200,7 @@ impl Default for ApplyOptions {
             max_entry_size: None,
             mark_incomplete: true,
             expected_diff_id: None,
+            resolver: Resolver::Auto,
         }
     }
 }
@@ -1113,7 +1129,7 @@ impl Applier<'_> {
             return rustix::fs::openat(self.root, ".", flags, Mode::empty())
                 .map_err(|e| unpack_err(key, "openat root", e));
         }
-        match resolve_in_root(self.root, &join(comps), flags) {
+        match resolve_in_root(self.root, &join(comps), flags, self.opts.resolver) {
             Ok(fd) => return Ok(fd),
             Err(Errno::NOENT) if create => {}
             Err(e) => return Err(unpack_err(key, "openat2 parent", e)),
@@ -1121,7 +1137,7 @@ impl Applier<'_> {
         let mut cur = rustix::fs::openat(self.root, ".", flags, Mode::empty())
             .map_err(|e| unpack_err(key, "openat root", e))?;
         for i in 0..comps.len() {
-            match resolve_in_root(self.root, &join(&comps[..=i]), flags) {
+            match resolve_in_root(self.root, &join(&comps[..=i]), flags, self.opts.resolver) {
                 Ok(fd) => cur = fd,
                 Err(Errno::NOENT) => {
                     match rustix::fs::mkdirat(&cur, os(comps[i]), Mode::from_raw_mode(0o755)) {
@@ -1150,6 +1166,7 @@ impl Applier<'_> {
                 self.root,
                 &d.path,
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                self.opts.resolver,
             ) {
                 Ok(fd) => fd,
                 // Removed or replaced later in the layer.
@@ -1167,12 +1184,20 @@ impl Applier<'_> {
     }
 }
 
-/// `openat2(root, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`.
+static OPENAT2_MISSING: AtomicBool = AtomicBool::new(false);
+
+/// Opens `path` as if `root` were `/`: `openat2(2)` with `RESOLVE_IN_ROOT |
+/// RESOLVE_NO_MAGICLINKS` where the kernel has it, else (or with
+/// [`Resolver::Walk`]) [`walk_in_root`].
 pub(crate) fn resolve_in_root(
     root: BorrowedFd<'_>,
     path: &[u8],
     flags: OFlags,
+    resolver: Resolver,
 ) -> rustix::io::Result<OwnedFd> {
+    if resolver == Resolver::Walk || OPENAT2_MISSING.load(Ordering::Relaxed) {
+        return walk_in_root(root, path, flags);
+    }
     loop {
         match rustix::fs::openat2(
             root,
@@ -1183,9 +1208,81 @@ pub(crate) fn resolve_in_root(
         ) {
             // The kernel asks for a retry when a rename raced the lookup.
             Err(Errno::AGAIN) => continue,
+            // Before Linux 5.6 (or filtered by seccomp).
+            Err(Errno::NOSYS) => {
+                OPENAT2_MISSING.store(true, Ordering::Relaxed);
+                return walk_in_root(root, path, flags);
+            }
             r => return r,
         }
     }
+}
+
+/// The user-space equivalent of `RESOLVE_IN_ROOT`: walks `path` one
+/// component at a time from `root` with `O_PATH | O_NOFOLLOW` opens, reads
+/// each symlink met with `readlinkat` and resolves its target against the
+/// root (absolute) or the current directory (relative), and clamps `..` at
+/// the root by keeping the stack of directories walked. The final component
+/// follows symlinks unless `flags` has `O_NOFOLLOW`. Symlinks are never
+/// followed by the kernel, so magic links cannot jump out either.
+pub(crate) fn walk_in_root(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    flags: OFlags,
+) -> rustix::io::Result<OwnedFd> {
+    const MAX_SYMLINKS: usize = 40;
+    if path.is_empty() {
+        return Err(Errno::NOENT);
+    }
+    let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut stack: Vec<OwnedFd> = vec![rustix::fs::openat(root, ".", dir_flags, Mode::empty())?];
+    let mut queue: std::collections::VecDeque<Vec<u8>> = path
+        .split(|b| *b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .map(<[u8]>::to_vec)
+        .collect();
+    let mut links = 0;
+    while let Some(c) = queue.pop_front() {
+        if c == b"." {
+            continue;
+        }
+        if c == b".." {
+            if stack.len() > 1 {
+                stack.pop();
+            }
+            continue;
+        }
+        let cur = stack.last().ok_or(Errno::INVAL)?.as_fd();
+        let last = queue.is_empty();
+        let st = rustix::fs::statat(cur, os(&c), AtFlags::SYMLINK_NOFOLLOW)?;
+        let is_link = FileType::from_raw_mode(st.st_mode) == FileType::Symlink;
+        if is_link && !(last && flags.contains(OFlags::NOFOLLOW)) {
+            links += 1;
+            if links > MAX_SYMLINKS {
+                return Err(Errno::LOOP);
+            }
+            let target = rustix::fs::readlinkat(cur, os(&c), Vec::new())?;
+            let target = target.as_bytes();
+            if target.starts_with(b"/") {
+                stack.truncate(1);
+            }
+            for t in target.split(|b| *b == b'/').rev() {
+                if !t.is_empty() && t != b"." {
+                    queue.push_front(t.to_vec());
+                }
+            }
+            continue;
+        }
+        if last {
+            // O_NOFOLLOW: if the name became a symlink since the stat, fail
+            // rather than follow it.
+            return rustix::fs::openat(cur, os(&c), flags | OFlags::NOFOLLOW, Mode::empty());
+        }
+        let next = rustix::fs::openat(cur, os(&c), dir_flags, Mode::empty())?;
+        stack.push(next);
+    }
+    let top = stack.last().ok_or(Errno::INVAL)?;
+    rustix::fs::openat(top, ".", flags, Mode::empty())
 }
 
 fn reopen_dir(dir: &OwnedFd) -> rustix::io::Result<OwnedFd> {
@@ -1301,6 +1398,73 @@ mod tests {
         assert!(clean_path(b"a\0b").is_err());
         assert!(clean_path(&[b'x'; 256]).is_err());
         assert!(clean_path(&[b'x'; 4096]).is_err());
+    }
+
+    /// The user-space walk opens the same inode as openat2(RESOLVE_IN_ROOT)
+    /// or fails where it fails.
+    #[test]
+    fn walk_matches_openat2() {
+        use std::os::unix::fs::symlink;
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        std::fs::create_dir_all(r.join("a/b/c")).unwrap();
+        std::fs::write(r.join("a/b/f"), b"f").unwrap();
+        symlink("/a/b", r.join("abs")).unwrap();
+        symlink("../../..", r.join("a/up")).unwrap();
+        symlink("b/c", r.join("a/rel")).unwrap();
+        symlink("loop2", r.join("loop1")).unwrap();
+        symlink("loop1", r.join("loop2")).unwrap();
+        symlink("/proc/self/root", r.join("magic")).unwrap();
+        symlink("f", r.join("a/b/lf")).unwrap();
+        let root = rustix::fs::open(r, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let paths = [
+            "",
+            ".",
+            "..",
+            "a",
+            "a/b/c",
+            "abs",
+            "abs/c",
+            "abs/../..",
+            "a/up",
+            "a/up/a/b/f",
+            "a/rel",
+            "a/rel/..",
+            "loop1",
+            "loop1/x",
+            "magic",
+            "magic/etc",
+            "a/b/lf",
+            "a/b/f/x",
+            "/a/../../a/b",
+            "missing",
+            "a/missing/x",
+        ];
+        for flags in [
+            OFlags::PATH | OFlags::CLOEXEC,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        ] {
+            for p in paths {
+                let k = resolve_in_root(root.as_fd(), p.as_bytes(), flags, Resolver::Auto);
+                let w = walk_in_root(root.as_fd(), p.as_bytes(), flags);
+                match (k, w) {
+                    (Ok(a), Ok(b)) => {
+                        let (sa, sb) = (
+                            rustix::fs::fstat(&a).unwrap(),
+                            rustix::fs::fstat(&b).unwrap(),
+                        );
+                        assert_eq!(
+                            (sa.st_dev, sa.st_ino),
+                            (sb.st_dev, sb.st_ino),
+                            "{p:?} {flags:?}"
+                        );
+                    }
+                    (Err(_), Err(_)) => {}
+                    (k, w) => panic!("{p:?} {flags:?}: openat2 {k:?}, walk {w:?}"),
+                }
+            }
+        }
     }
 
     #[test]

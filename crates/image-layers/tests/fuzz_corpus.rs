@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use hull_image_layers::{ApplyOptions, Compression, apply_layer};
+use hull_image_layers::{ApplyOptions, Compression, Resolver, apply_layer};
 
 #[test]
 fn s14_fuzz_corpus_never_escapes_root() {
@@ -16,20 +16,21 @@ fn s14_fuzz_corpus_never_escapes_root() {
     for e in fs::read_dir(&corpus).unwrap() {
         let path = e.unwrap().path();
         let data = fs::read(&path).unwrap();
-        let jail = common::Jail::new();
-        let before = jail.outside();
-        let _ = apply_layer(
-            &jail.root(),
-            &data[..],
-            Compression::detect(&data),
-            &ApplyOptions::default(),
-        );
-        assert_eq!(
-            before,
-            jail.outside(),
-            "{} escaped its root",
-            path.display()
-        );
+        for resolver in [Resolver::Auto, Resolver::Walk] {
+            let jail = common::Jail::new();
+            let before = jail.outside();
+            let opts = ApplyOptions {
+                resolver,
+                ..Default::default()
+            };
+            let _ = apply_layer(&jail.root(), &data[..], Compression::detect(&data), &opts);
+            assert_eq!(
+                before,
+                jail.outside(),
+                "{} escaped its root ({resolver:?})",
+                path.display()
+            );
+        }
         n += 1;
     }
     assert!(n >= 5, "corpus missing");

@@ -7,29 +7,109 @@ use std::fs;
 use std::io::Write;
 
 use common::{Jail, Layer};
-use hull_image_layers::{ApplyOptions, Compression, Error, apply_layer, is_incomplete};
+use hull_image_layers::{ApplyOptions, Compression, Error, Resolver, apply_layer, is_incomplete};
 use tar::EntryType;
 
+fn apply_with(
+    root: &std::path::Path,
+    layers: &[Vec<u8>],
+    resolver: Resolver,
+) -> Vec<hull_image_layers::Result<hull_image_layers::ApplyStats>> {
+    let opts = ApplyOptions {
+        resolver,
+        ..Default::default()
+    };
+    layers
+        .iter()
+        .map(|l| apply_layer(root, &l[..], Compression::None, &opts))
+        .collect()
+}
+
+/// Paths in a root, with the jail's own absolute path (which hostile
+/// layers embed) replaced by a placeholder.
+fn shape(jail: &Jail) -> Vec<String> {
+    let own = jail
+        .dir
+        .path()
+        .to_string_lossy()
+        .trim_start_matches('/')
+        .to_string();
+    common::list_tree(&jail.root())
+        .into_keys()
+        .map(|k| k.replace(&own, "JAIL"))
+        .collect()
+}
+
 /// Applies each layer in turn (errors allowed) and checks that nothing
-/// outside the root changed; returns the results.
+/// outside the root changed; returns the results. The same layers are also
+/// applied with the user-space resolver in a twin jail, which must give the
+/// same outcome and tree shape.
 fn apply_all(
     jail: &Jail,
     layers: &[Vec<u8>],
 ) -> Vec<hull_image_layers::Result<hull_image_layers::ApplyStats>> {
     let before = jail.outside();
-    let out = layers
-        .iter()
-        .map(|l| {
-            apply_layer(
-                &jail.root(),
-                &l[..],
-                Compression::None,
-                &ApplyOptions::default(),
-            )
-        })
-        .collect();
+    let out = apply_with(&jail.root(), layers, Resolver::Auto);
     assert_eq!(before, jail.outside(), "something outside the root changed");
+    let twin = Jail::new();
+    let twin_before = twin.outside();
+    // Layers may name the first jail's absolute path: retarget them.
+    let own = jail.dir.path().to_string_lossy().into_owned();
+    let other = twin.dir.path().to_string_lossy().into_owned();
+    let retargeted: Vec<Vec<u8>> = layers
+        .iter()
+        .map(|l| replace_bytes(l, own.as_bytes(), other.as_bytes()))
+        .collect();
+    let walked = apply_with(&twin.root(), &retargeted, Resolver::Walk);
+    assert_eq!(
+        twin_before,
+        twin.outside(),
+        "user-space walk: something outside the root changed"
+    );
+    for (i, (a, b)) in out.iter().zip(&walked).enumerate() {
+        assert_eq!(
+            a.is_ok(),
+            b.is_ok(),
+            "layer {i}: openat2 {a:?} vs walk {b:?}"
+        );
+    }
+    assert_eq!(
+        shape(jail),
+        shape(&twin),
+        "openat2 and the walk built different trees"
+    );
     out
+}
+
+/// Replaces a same-length byte string (tempdir names have equal length) so
+/// tar checksums stay valid only where recomputed: headers are rebuilt.
+fn replace_bytes(tar: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    if from.len() != to.len() {
+        return tar.to_vec();
+    }
+    let mut out = tar.to_vec();
+    let mut i = 0;
+    while i + from.len() <= out.len() {
+        if &out[i..i + from.len()] == from {
+            out[i..i + from.len()].copy_from_slice(to);
+            // Fix the checksum of the 512-byte header holding this match.
+            let start = i - i % 512;
+            if &out[start + 257..start + 262] == b"ustar" {
+                fix_checksum(&mut out[start..start + 512]);
+            }
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn fix_checksum(block: &mut [u8]) {
+    block[148..156].fill(b' ');
+    let sum: u32 = block.iter().map(|b| u32::from(*b)).sum();
+    let text = format!("{sum:06o}\0 ");
+    block[148..156].copy_from_slice(text.as_bytes());
 }
 
 fn outside_abs(jail: &Jail) -> String {
