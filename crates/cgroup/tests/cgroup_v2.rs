@@ -278,3 +278,73 @@ fn v2_enabling_controllers_under_a_busy_parent_is_a_typed_error() {
     drop(a);
     root.finish();
 }
+
+#[test]
+fn v2_hugetlb_limit_and_stats() {
+    let Some(l) = layout() else { return };
+    if !l.is_v2(Controller::Hugetlb) {
+        eprintln!("skipped: no hugetlb controller");
+        return;
+    }
+    let root = common::TestRoot::with(&l, &{
+        let mut c = l.default_controllers();
+        c.insert(Controller::Hugetlb);
+        c
+    });
+    let cg = root.child("huge");
+    cg.apply(
+        &Resources::builder()
+            .hugetlb("2MB", Limit::Value(4 << 20))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let max = std::fs::read_to_string(cg.v2_dir().unwrap().join("hugetlb.2MB.max")).unwrap();
+    assert_eq!(max.trim(), (4u64 << 20).to_string());
+    let s = cg.stats().unwrap();
+    let h = s
+        .hugetlb
+        .iter()
+        .find(|h| h.page_size == "2MB")
+        .expect("2MB stats");
+    assert_eq!(h.limit, Limit::Value(4 << 20));
+    assert_eq!(h.usage, 0);
+    drop(cg);
+    root.finish();
+}
+
+/// io.max on a null_blk device (the CI step loads the module with `-k null_blk`).
+#[test]
+fn v2_io_max_and_weight_on_a_real_device() {
+    let Some(l) = layout() else { return };
+    let Ok(dev) = std::fs::read_to_string("/sys/block/nullb0/dev") else {
+        eprintln!("skipped: no /dev/nullb0 (run with -k null_blk)");
+        return;
+    };
+    let (a, b) = dev.trim().split_once(':').unwrap();
+    let dev = hull_cgroup::DeviceNumber {
+        major: a.parse().unwrap(),
+        minor: b.parse().unwrap(),
+    };
+    let root = common::TestRoot::new(&l);
+    let cg = root.child("io");
+    cg.apply(
+        &Resources::builder()
+            .io_limit(dev, hull_cgroup::IoLimitKind::ReadBps, 1 << 20)
+            .io_limit(dev, hull_cgroup::IoLimitKind::WriteIops, 100)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let max = std::fs::read_to_string(cg.v2_dir().unwrap().join("io.max")).unwrap();
+    let line = max
+        .lines()
+        .find(|x| x.starts_with(&format!("{}:{} ", dev.major, dev.minor)))
+        .expect("io.max line");
+    assert!(
+        line.contains("rbps=1048576") && line.contains("wiops=100"),
+        "{line}"
+    );
+    drop(cg);
+    root.finish();
+}
