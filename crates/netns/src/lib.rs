@@ -10,6 +10,27 @@
 //! namespace, so the caller's own thread never moves and the host's network
 //! is never touched by accident.
 //!
+//! On top of that:
+//! - network modes ([`Network`]) and bridge mode ([`setup_bridge`]): a
+//!   bridge in the host namespace, a veth pair whose container end is
+//!   created directly in the container's namespace and renamed `eth0`, an
+//!   address, a default route via the bridge; [`attach_vxlan`] joins the
+//!   bridge to a VXLAN overlay between hosts;
+//! - [`Ipam`], addresses for a subnet persisted under a `flock`;
+//! - [`hosts_file`], [`hostname_file`], [`resolv_conf`]: the container's
+//!   name-service files, as text;
+//! - [`PortPublisher`]: published ports as nftables DNAT rules in a table
+//!   hull owns (see the `ports` notes on [`PortPublisher`] for hairpin and
+//!   localhost behaviour, and why it runs `nft`).
+//!
+//! # Teardown
+//! Nothing here waits for the kernel's asynchronous destruction of a
+//! network namespace (tens of milliseconds after its last reference goes):
+//! [`BridgeAttachment::remove`] deletes the host end of the veth
+//! synchronously (the container end goes with it, so the name is free at
+//! once), named namespaces are lazily unmounted and unlinked, and dropping
+//! a [`NetNs`] only closes its fd.
+//!
 //! ```no_run
 //! use hull_netns::{NetNs, Route};
 //! # fn main() -> Result<(), hull_netns::Error> {

@@ -201,6 +201,27 @@ pub(crate) fn parse_rules_for_fuzzing(listing: &str) -> usize {
 }
 
 /// Publishes ports of containers in one host network namespace.
+///
+/// Each mapping is three rules in table `ip hull` (chains `prerouting`,
+/// `output`, `postrouting`), tagged with the comment `hull:PROTO:PORT`;
+/// the table is created with the first mapping and deleted with the last.
+/// Traffic from other namespaces, from the host namespace itself (to its
+/// non-loopback addresses) and hairpin traffic from containers reach the
+/// container; `127.0.0.1` does not (DNAT of loopback traffic would need
+/// `route_localnet`). `nft` is run (inside the host namespace) because the
+/// rules need nftables expression bytecode for which no maintained
+/// synchronous Rust encoder exists; each change is one `nft -f -`
+/// transaction.
+///
+/// ```no_run
+/// use hull_netns::{NetNs, PortMapping, PortPublisher, Proto};
+/// # fn main() -> Result<(), hull_netns::Error> {
+/// let host = NetNs::new()?;
+/// let p = PortPublisher::new(&host)?;
+/// p.publish(&PortMapping::new(Proto::Tcp, 8080, "198.18.0.2".parse().unwrap(), 80))?;
+/// p.unpublish(Proto::Tcp, 8080)?; // the last one: the table goes too
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct PortPublisher {
     host: OwnedFd,

@@ -242,6 +242,18 @@ fn bad_input_gets_typed_errors() {
             }
             r => panic!("{r:?}"),
         }
+        match hull_netns::BridgeConfig::builder("br0", cidr("198.18.1.0/24"))
+            .gateway("198.18.2.1".parse().unwrap())
+            .build()
+        {
+            Err(Error::GatewayOutsideSubnet { gateway, subnet }) => {
+                assert_eq!(
+                    (gateway.to_string(), subnet.as_str()),
+                    ("198.18.2.1".into(), "198.18.1.0/24")
+                )
+            }
+            r => panic!("{r:?}"),
+        }
         match NetNs::open_named("hull-no-such-netns") {
             Err(Error::OpenNetns { source, .. }) => {
                 assert_eq!(source.raw_os_error(), Some(libc::ENOENT))
