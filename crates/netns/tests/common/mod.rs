@@ -25,7 +25,7 @@ macro_rules! require_root {
 pub fn ping(ns: &NetNs, target: &str) -> bool {
     ns.run(|| {
         Command::new("ping")
-            .args(["-c1", "-W2", "-q", target])
+            .args(["-n", "-c1", "-W2", "-q", target])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
