@@ -230,8 +230,7 @@ impl Cgroup {
         for d in &self.dirs {
             // Ancestors first, top-down, so each can be prepared before its child.
             let mut cur = d.mount.clone();
-            let comps: Vec<&str> = self.path.split('/').collect();
-            for (i, comp) in comps.iter().enumerate() {
+            for comp in self.path.split('/') {
                 if d.v2 && !d.controllers.is_empty() {
                     enable_controllers(&cur, &d.controllers)?;
                 }
@@ -246,7 +245,6 @@ impl Cgroup {
                 if !d.v2 && d.controllers.contains(&Controller::Cpuset) {
                     inherit_cpuset(&cur)?;
                 }
-                let _ = i;
             }
         }
         Ok(())

@@ -14,6 +14,7 @@ use hull_cgroup::{Cgroup, Controller, Error, Layout, Limit, Resources};
 pub struct TestRoot {
     pub cg: Cgroup,
     dirs: Vec<PathBuf>,
+    before: hull_testkit::Snapshot,
 }
 
 impl TestRoot {
@@ -24,8 +25,10 @@ impl TestRoot {
     pub fn with(layout: &Layout, ctrls: &BTreeSet<Controller>) -> TestRoot {
         let name = hull_testkit::unique_name("hull-test-");
         let cg = Cgroup::create_with(layout, &name, ctrls).expect("create test cgroup");
-        let dirs = cg.dirs().map(|d| d.to_path_buf()).collect();
-        TestRoot { cg, dirs }
+        let dirs: Vec<PathBuf> = cg.dirs().map(|d| d.to_path_buf()).collect();
+        let roots: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
+        let before = hull_testkit::Snapshot::take_with_cgroups(&roots);
+        TestRoot { cg, dirs, before }
     }
 
     pub fn child(&self, name: &str) -> Cgroup {
@@ -34,6 +37,11 @@ impl TestRoot {
 
     /// Deletes everything and asserts that no directory is left behind.
     pub fn finish(mut self) {
+        // Every child cgroup the test made is gone again. (Only cgroups are
+        // compared: other suites may add links or netns meanwhile.)
+        let roots: Vec<&std::path::Path> = self.dirs.iter().map(PathBuf::as_path).collect();
+        let after = hull_testkit::Snapshot::take_with_cgroups(&roots);
+        assert_eq!(self.before.cgroups, after.cgroups, "leaked child cgroups");
         self.cg.delete().expect("delete test cgroup");
         for d in &self.dirs {
             assert!(!d.exists(), "leaked cgroup {}", d.display());
