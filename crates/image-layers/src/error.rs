@@ -204,6 +204,12 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+    /// The uncompressed layer is larger than the configured limit.
+    #[error("layer is larger than the limit of {limit} uncompressed bytes")]
+    LayerTooLarge {
+        /// The limit.
+        limit: u64,
+    },
     /// A header field (mode, uid, gid, mtime, device numbers) is unreadable
     /// or out of range.
     #[error("tar entry {path:?}: bad header field {field}")]

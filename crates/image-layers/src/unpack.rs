@@ -181,6 +181,9 @@ pub struct ApplyOptions {
     pub whiteouts: WhiteoutMode,
     /// Largest regular file accepted, if limited.
     pub max_entry_size: Option<u64>,
+    /// Largest uncompressed layer accepted, if limited (a guard against
+    /// decompression bombs).
+    pub max_layer_size: Option<u64>,
     /// Leave [`INCOMPLETE_MARKER`] in the root until the layer is fully
     /// applied.
     pub mark_incomplete: bool,
@@ -198,6 +201,7 @@ impl Default for ApplyOptions {
             xattrs: XattrPolicy::Apply,
             whiteouts: WhiteoutMode::Apply,
             max_entry_size: None,
+            max_layer_size: None,
             mark_incomplete: true,
             expected_diff_id: None,
             resolver: Resolver::Auto,
@@ -286,10 +290,18 @@ pub fn apply_layer_at<R: Read + Send>(
             rx,
             cur: Vec::new(),
             pos: 0,
+            total: 0,
+            limit: opts.max_layer_size,
+            exceeded: false,
         };
         let applied = apply_entries(root, opts, &mut reader);
+        let exceeded = reader.exceeded;
         // Whatever happened, stop the producer: it sees the channel close.
         drop(reader);
+        let applied = match (applied, opts.max_layer_size) {
+            (Err(_), Some(limit)) if exceeded => Err(Error::LayerTooLarge { limit }),
+            (a, _) => a,
+        };
         (applied, producer.join())
     });
     // The consumer's error names the entry; it comes first.
@@ -387,6 +399,10 @@ struct ChannelReader {
     rx: mpsc::Receiver<io::Result<Vec<u8>>>,
     cur: Vec<u8>,
     pos: usize,
+    /// Uncompressed bytes received, and the limit on them.
+    total: u64,
+    limit: Option<u64>,
+    exceeded: bool,
 }
 
 impl Read for ChannelReader {
@@ -394,6 +410,11 @@ impl Read for ChannelReader {
         while self.pos == self.cur.len() {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
+                    self.total += chunk.len() as u64;
+                    if self.limit.is_some_and(|l| self.total > l) {
+                        self.exceeded = true;
+                        return Err(io::Error::other("layer larger than the size limit"));
+                    }
                     self.cur = chunk;
                     self.pos = 0;
                 }

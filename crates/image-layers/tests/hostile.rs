@@ -435,3 +435,28 @@ fn s14_magic_proc_links_are_not_followed() {
     assert!(!std::path::Path::new("/tmp/escape-proc").exists());
     assert!(jail.root().join("proc/self/root/tmp/escape-proc").exists());
 }
+
+#[test]
+fn s14_size_limits_stop_decompression_bombs() {
+    let jail = Jail::new();
+    // 4 MiB of zeros compress to a few KiB.
+    let mut l = Layer::new();
+    l.file("bomb", &vec![0u8; 4 << 20]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&l.tar()).unwrap();
+    let gz = gz.finish().unwrap();
+    assert!(gz.len() < 64 << 10);
+    let opts = ApplyOptions {
+        max_layer_size: Some(1 << 20),
+        ..Default::default()
+    };
+    let e = apply_layer(&jail.root(), &gz[..], Compression::Gzip, &opts).unwrap_err();
+    assert!(matches!(e, Error::LayerTooLarge { .. }), "{e}");
+    let opts = ApplyOptions {
+        max_entry_size: Some(512 << 10),
+        ..Default::default()
+    };
+    let e = apply_layer(&jail.root(), &gz[..], Compression::Gzip, &opts).unwrap_err();
+    assert!(matches!(e, Error::EntryTooLarge { .. }), "{e}");
+    assert!(is_incomplete(&jail.root()));
+}
