@@ -169,7 +169,10 @@ impl Ipam {
                 _ => Ok(()),
             };
         }
-        let tmp = self.state.with_extension("tmp");
+        // Not with_extension: the subnet's dots would make it cut the name.
+        let mut tmp = self.state.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
         let mut text = String::new();
         for (a, o) in entries {
             text.push_str(&format!("{a} {o}\n"));

@@ -320,6 +320,15 @@ impl Vxlan {
     }
 }
 
+fn retry_eintr<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
 fn invalid_data(e: impl fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
@@ -407,12 +416,12 @@ impl Netlink {
         packet.finalize();
         let mut buf = vec![0; packet.buffer_len()];
         packet.serialize(&mut buf[..]);
-        self.socket.send(&buf, 0)?;
+        retry_eintr(|| self.socket.send(&buf, 0))?;
 
         let mut out = Vec::new();
         let mut rbuf = vec![0u8; 64 * 1024];
         loop {
-            let n = self.socket.recv(&mut &mut rbuf[..], 0)?;
+            let n = retry_eintr(|| self.socket.recv(&mut &mut rbuf[..], 0))?;
             let mut off = 0;
             while off < n {
                 let bytes = rbuf.get(off..n).unwrap_or_default();

@@ -166,3 +166,30 @@ fn bad_pool_configuration_is_rejected() {
     std::fs::write(pool.state_path(), "garbage\n").unwrap();
     assert!(matches!(pool.allocate("c"), Err(Error::IpamCorrupt { .. })));
 }
+
+#[test]
+fn pools_of_different_subnets_in_one_directory_are_independent() {
+    let dir = TempDir::new();
+    let a = Ipam::open(&dir.0, subnet("198.18.40.0/24"), None).unwrap();
+    let b = Ipam::open(&dir.0, subnet("198.18.40.0/25"), None).unwrap();
+    assert_ne!(a.state_path(), b.state_path());
+    assert_eq!(a.allocate("x").unwrap().to_string(), "198.18.40.2/24");
+    assert_eq!(b.allocate("y").unwrap().to_string(), "198.18.40.2/25");
+    assert_eq!(a.allocations().unwrap().len(), 1);
+    assert_eq!(b.allocations().unwrap()[0].1, "y");
+    // Nothing but the two state files and their locks.
+    let mut names: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "198.18.40.0-24",
+            "198.18.40.0-24.lock",
+            "198.18.40.0-25",
+            "198.18.40.0-25.lock"
+        ]
+    );
+}
