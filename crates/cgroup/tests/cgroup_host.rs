@@ -287,3 +287,45 @@ fn existing_cgroup_is_not_removed_by_a_second_handle() {
     assert!(root.cg.dirs().all(|d| d.is_dir()));
     root.finish();
 }
+
+#[test]
+fn v1_realtime_budget_is_applied_where_the_kernel_has_it() {
+    let Some(l) = layout() else { return };
+    let root = common::TestRoot::new(&l);
+    let rt = Resources::builder()
+        .cpu_realtime(20_000, 1_000_000)
+        .build()
+        .unwrap();
+    match root.cg.apply(&rt) {
+        // Without CONFIG_RT_GROUP_SCHED the files are missing: a typed error.
+        Err(Error::MissingControlFile { path }) => {
+            assert!(path.ends_with("cpu.rt_period_us") || path.ends_with("cpu.rt_runtime_us"));
+        }
+        Err(e) => panic!("{e}"),
+        Ok(()) => {
+            let cg = root.child("rt");
+            cg.apply(
+                &Resources::builder()
+                    .cpu_realtime(10_000, 1_000_000)
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+            let got = std::fs::read_to_string(
+                cg.dir_of(Controller::Cpu)
+                    .unwrap()
+                    .join("cpu.rt_runtime_us"),
+            )
+            .unwrap();
+            assert_eq!(got.trim(), "10000");
+            // More than the parent has is refused by the kernel, as a typed write error.
+            let too_much = Resources::builder()
+                .cpu_realtime(50_000, 1_000_000)
+                .build()
+                .unwrap();
+            assert!(matches!(cg.apply(&too_much), Err(Error::Write { .. })));
+            drop(cg);
+        }
+    }
+    root.finish();
+}
