@@ -73,7 +73,7 @@ pub use mode::{
 };
 pub use netlink::{Address, IFNAME_MAX, Link, Netlink, Route, Vxlan, validate_ifname};
 pub use netns::{NETNS_RUN_DIR, NetNs, run_in_netns};
-pub use ports::{NFT_TABLE, PortMapping, PortPublisher, Proto};
+pub use ports::{NFT_TABLE, PortMapping, PortPublisher, Proto, PublishedPort};
 
 /// Runs every text parser of this crate on `data` (the fuzz target's
 /// entry point); returns how many accepted it. Never panics.

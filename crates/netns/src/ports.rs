@@ -304,6 +304,26 @@ impl PortPublisher {
             .map(drop)
     }
 
+    /// Publishes a port and returns a guard that unpublishes it on drop
+    /// (or with [`PublishedPort::remove`], which reports the error).
+    ///
+    /// # Errors
+    /// As [`PortPublisher::publish`].
+    pub fn publish_guarded(&self, m: &PortMapping) -> Result<PublishedPort> {
+        // Duplicate the fd first, so nothing needs undoing if it fails.
+        let host = self
+            .host
+            .try_clone()
+            .map_err(|source| Error::EnterNetns { source })?;
+        self.publish(m)?;
+        Ok(PublishedPort {
+            publisher: PortPublisher { host },
+            proto: m.proto,
+            host_port: m.host_port,
+            removed: false,
+        })
+    }
+
     /// Removes a published port's rules; the table goes with its last rule.
     ///
     /// # Errors
@@ -360,6 +380,39 @@ impl PortPublisher {
         out.sort_by_key(|(p, port)| (p.as_str(), *port));
         out.dedup();
         Ok(out)
+    }
+}
+
+/// A published port that is unpublished when dropped.
+#[derive(Debug)]
+pub struct PublishedPort {
+    publisher: PortPublisher,
+    proto: Proto,
+    host_port: u16,
+    removed: bool,
+}
+
+impl PublishedPort {
+    /// The protocol and host port.
+    pub fn port(&self) -> (Proto, u16) {
+        (self.proto, self.host_port)
+    }
+
+    /// Unpublishes now, reporting any error.
+    ///
+    /// # Errors
+    /// As [`PortPublisher::unpublish`].
+    pub fn remove(mut self) -> Result<()> {
+        self.removed = true;
+        self.publisher.unpublish(self.proto, self.host_port)
+    }
+}
+
+impl Drop for PublishedPort {
+    fn drop(&mut self) {
+        if !self.removed {
+            let _ = self.publisher.unpublish(self.proto, self.host_port);
+        }
     }
 }
 

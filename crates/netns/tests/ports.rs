@@ -144,6 +144,13 @@ fn published_port_reaches_the_container_and_is_removed_with_its_table() {
             pubr.unpublish(Proto::Udp, 5353),
             Err(Error::PortNotPublished { .. })
         ));
+
+        // A guard unpublishes on drop, taking the table with it.
+        let guard = pubr.publish_guarded(&tcp).unwrap();
+        assert_eq!(guard.port(), (Proto::Tcp, 8080));
+        assert!(nft_tables(&host).contains("table ip hull"));
+        drop(guard);
+        assert!(!nft_tables(&host).contains("hull"));
         att.remove().unwrap();
     }
     before.assert_no_leaks(&[]);
