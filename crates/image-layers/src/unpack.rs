@@ -37,6 +37,7 @@ const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const OPAQUE_WHITEOUT: &[u8] = b".wh..wh..opq";
 const PATH_MAX: usize = 4096;
 const NAME_MAX: usize = 255;
+const MAX_REMOVE_DEPTH: usize = 4096;
 
 /// Docker's gzip layer media type.
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
@@ -1011,7 +1012,7 @@ impl Applier<'_> {
 
     fn remove_all(&mut self, parent: BorrowedFd<'_>, name: &[u8], key: &[u8]) -> Result<()> {
         self.invalidated = true;
-        remove_all_at(parent, name).map_err(|e| unpack_err(key, "remove", e))
+        remove_all_at(parent, name, 0).map_err(|e| unpack_err(key, "remove", e))
     }
 
     fn whiteout(&mut self, parent_comps: &[&[u8]], name: &[u8], key: &[u8]) -> Result<()> {
@@ -1330,7 +1331,16 @@ fn list_dir(dir: BorrowedFd<'_>) -> rustix::io::Result<Vec<Vec<u8>>> {
 
 /// Removes `name` in `parent` without following symlinks; a directory is
 /// emptied through file descriptors first. A missing name is not an error.
-pub(crate) fn remove_all_at(parent: BorrowedFd<'_>, name: &[u8]) -> rustix::io::Result<()> {
+pub(crate) fn remove_all_at(
+    parent: BorrowedFd<'_>,
+    name: &[u8],
+    depth: usize,
+) -> rustix::io::Result<()> {
+    // Symlinked parents let a layer build trees deeper than PATH_MAX; stop
+    // before the recursion exhausts the stack.
+    if depth > MAX_REMOVE_DEPTH {
+        return Err(Errno::NAMETOOLONG);
+    }
     match rustix::fs::unlinkat(parent, os(name), AtFlags::empty()) {
         Ok(()) | Err(Errno::NOENT) => return Ok(()),
         Err(Errno::ISDIR) => {}
@@ -1347,7 +1357,7 @@ pub(crate) fn remove_all_at(parent: BorrowedFd<'_>, name: &[u8]) -> rustix::io::
         Err(e) => return Err(e),
     };
     for child in list_dir(fd.as_fd())? {
-        remove_all_at(fd.as_fd(), &child)?;
+        remove_all_at(fd.as_fd(), &child, depth + 1)?;
     }
     drop(fd);
     match rustix::fs::unlinkat(parent, os(name), AtFlags::REMOVEDIR) {
