@@ -674,6 +674,10 @@ impl Cgroup {
 
     /// Opens the unified (v2) directory for `clone3(CLONE_INTO_CGROUP)`.
     ///
+    /// On a hybrid host this places the child in the unified hierarchy only;
+    /// it must still be added to the v1 hierarchies with
+    /// [`Cgroup::add_process`].
+    ///
     /// # Errors
     /// [`Error::Unsupported`] without a cgroup2 hierarchy, [`Error::Open`].
     pub fn dir_fd(&self) -> Result<OwnedFd> {
@@ -702,7 +706,8 @@ impl Cgroup {
     /// Deletes the cgroup and every cgroup below it, leaf first, in every
     /// hierarchy; rmdir is retried on EBUSY, and a directory already gone
     /// counts as deleted (so this is idempotent). The cgroup must hold no
-    /// live task (see [`Cgroup::kill`]).
+    /// live task (see [`Cgroup::kill`]): a directory with live tasks fails at
+    /// once with EBUSY.
     ///
     /// # Errors
     /// [`Error::Remove`] with the first directory that could not be removed
@@ -800,6 +805,10 @@ fn is_zombie(pid: i32) -> bool {
     }
 }
 
+fn has_live_tasks(dir: &Path) -> bool {
+    read_pids(&dir.join("cgroup.procs")).is_ok_and(|p| p.iter().any(|p| !is_zombie(*p)))
+}
+
 fn remove_tree(dir: &Path) -> Result<()> {
     for child in subdirs(dir) {
         remove_tree(&child)?;
@@ -809,7 +818,11 @@ fn remove_tree(dir: &Path) -> Result<()> {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if is_errno(&e, libc::EBUSY) && tries < RMDIR_RETRIES => {
+            // Live tasks keep it busy for good: fail at once. Otherwise the
+            // kernel is still letting go of exited tasks: wait a little.
+            Err(e)
+                if is_errno(&e, libc::EBUSY) && tries < RMDIR_RETRIES && !has_live_tasks(dir) =>
+            {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(10));
             }

@@ -285,6 +285,40 @@ fn existing_cgroup_is_not_removed_by_a_second_handle() {
     let again = hull_cgroup::Cgroup::create(&l, root.cg.path()).unwrap();
     drop(again);
     assert!(root.cg.dirs().all(|d| d.is_dir()));
+    let opened = hull_cgroup::Cgroup::open(&l, root.cg.path(), &l.default_controllers()).unwrap();
+    assert!(opened.procs().unwrap().is_empty());
+    drop(opened);
+    assert!(root.cg.dirs().all(|d| d.is_dir()));
+    assert!(matches!(
+        hull_cgroup::Cgroup::open(&l, "hull-test-does-not-exist", &l.default_controllers()),
+        Err(Error::Open { .. })
+    ));
+    root.finish();
+}
+
+#[test]
+fn delete_with_live_task_fails_fast_and_names_the_directory() {
+    let Some(l) = layout() else { return };
+    let root = common::TestRoot::new(&l);
+    let mut cg = root.child("live");
+    let mut k = common::kid_in(&cg, common::sleeper);
+    let t = std::time::Instant::now();
+    match cg.delete() {
+        Err(Error::Remove { path, source }) => {
+            assert_eq!(source.raw_os_error(), Some(libc::EBUSY));
+            assert!(path.ends_with("live"), "{}", path.display());
+        }
+        other => panic!("expected Remove, got {other:?}"),
+    }
+    assert!(
+        t.elapsed() < std::time::Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+    cg.kill().unwrap();
+    k.wait();
+    cg.delete().unwrap();
+    drop(cg);
     root.finish();
 }
 
