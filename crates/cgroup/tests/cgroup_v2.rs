@@ -313,6 +313,15 @@ fn v2_hugetlb_limit_and_stats() {
     root.finish();
 }
 
+fn read_nullb0() -> i32 {
+    use std::io::Read;
+    let mut buf = vec![0u8; 1 << 20];
+    match std::fs::File::open("/dev/nullb0").and_then(|mut f| f.read_exact(&mut buf)) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
 /// io.max on a null_blk device (the CI step loads the module with `-k null_blk`).
 #[test]
 fn v2_io_max_and_weight_on_a_real_device() {
@@ -345,6 +354,17 @@ fn v2_io_max_and_weight_on_a_real_device() {
         line.contains("rbps=1048576") && line.contains("wiops=100"),
         "{line}"
     );
+    // Reads by a process of an unthrottled cgroup show up in its io stats.
+    let reader = root.child("reader");
+    let mut k = common::kid_in(&reader, read_nullb0);
+    assert!(libc::WIFEXITED(k.wait()));
+    let io = reader.stats().unwrap().io;
+    let d = io
+        .iter()
+        .find(|s| s.device == dev)
+        .expect("nullb0 in io.stat");
+    assert!(d.read_bytes >= 1 << 20 && d.read_ios > 0, "{d:?}");
+    drop(reader);
     drop(cg);
     root.finish();
 }
