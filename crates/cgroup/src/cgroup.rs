@@ -572,8 +572,13 @@ impl Cgroup {
         })?;
         let start = Instant::now();
         if v2 {
-            write_file(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
             let events = dir.join("cgroup.events");
+            // Watch cgroup.events before writing, so no change is missed; the
+            // kernel signals every change of "frozen" there.
+            let watch = crate::sys::inotify().and_then(|fd| {
+                crate::sys::inotify_watch(std::os::fd::AsFd::as_fd(&fd), &events).map(|()| fd)
+            });
+            write_file(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
             loop {
                 let text = read_file(&events)?;
                 let entries = parse_flat_keyed(&text).map_err(|source| Error::Parse {
@@ -584,7 +589,19 @@ impl Cgroup {
                     return Ok(());
                 }
                 self.check_timeout(start, if frozen { "freeze" } else { "thaw" })?;
-                std::thread::sleep(Duration::from_millis(1));
+                match &watch {
+                    Ok(fd) => {
+                        let fd = std::os::fd::AsFd::as_fd(fd);
+                        // Bounded wait: a missed wakeup costs at most this.
+                        if crate::sys::poll_readable(fd, Some(Duration::from_millis(50)))
+                            .unwrap_or(false)
+                        {
+                            let mut buf = [0u8; 1024];
+                            let _ = crate::sys::read(fd, &mut buf);
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                }
             }
         }
         let state = dir.join("freezer.state");
