@@ -1,12 +1,16 @@
 //! Cost of container networking on top of a network namespace.
 //!
 //! - `netns_only`: create an anonymous network namespace and drop it.
-//! - `bridge_mode`: create a netns, a veth pair on an existing bridge in a
-//!   sandbox host namespace, rename the container end to eth0, address,
-//!   default route, then tear down (delete the veth, drop the netns; never
-//!   waiting for the kernel's asynchronous namespace destruction).
-//! - `bridge_mode_with_host`: the same plus creating the sandbox host
-//!   namespace and its bridge each time.
+//! - `bridge_mode_remove`: create a netns, a veth pair on an existing bridge
+//!   in a sandbox host namespace, rename the container end to eth0, address,
+//!   default route, then tear down by deleting the veth synchronously
+//!   (`BridgeAttachment::remove`, which pays the kernel's device
+//!   unregistration) and dropping the netns.
+//! - `bridge_mode_release`: the same with the fast teardown
+//!   (`BridgeAttachment::release`: host end down and renamed, the pair left
+//!   to the namespace's asynchronous destruction, never waited for).
+//! - `bridge_mode_with_host`: `bridge_mode_release` plus creating the
+//!   sandbox host namespace and its bridge each time.
 //!
 //! Everything happens inside namespaces the benchmark creates. Run as
 //! root: `cargo bench --bench netns`.
@@ -36,11 +40,19 @@ fn bench(c: &mut Criterion) {
 
     let host = NetNs::new().expect("host netns");
     ensure_bridge(&host, &cfg).expect("bridge");
-    g.bench_function("bridge_mode", |b| {
+    g.bench_function("bridge_mode_remove", |b| {
         b.iter(|| {
             let ctr = NetNs::new().expect("netns");
             let att = setup_bridge(&host, &ctr, &cfg, "vethbench", addr).expect("setup");
             att.remove().expect("remove");
+        })
+    });
+
+    g.bench_function("bridge_mode_release", |b| {
+        b.iter(|| {
+            let ctr = NetNs::new().expect("netns");
+            let att = setup_bridge(&host, &ctr, &cfg, "vethbench", addr).expect("setup");
+            att.release().expect("release");
         })
     });
 
@@ -49,7 +61,7 @@ fn bench(c: &mut Criterion) {
             let host = NetNs::new().expect("host netns");
             let ctr = NetNs::new().expect("netns");
             let att = setup_bridge(&host, &ctr, &cfg, "vethbench", addr).expect("setup");
-            att.remove().expect("remove");
+            att.release().expect("release");
         })
     });
     g.finish();

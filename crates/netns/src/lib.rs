@@ -26,10 +26,12 @@
 //! # Teardown
 //! Nothing here waits for the kernel's asynchronous destruction of a
 //! network namespace (tens of milliseconds after its last reference goes):
-//! [`BridgeAttachment::remove`] deletes the host end of the veth
-//! synchronously (the container end goes with it, so the name is free at
-//! once), named namespaces are lazily unmounted and unlinked, and dropping
-//! a [`NetNs`] only closes its fd.
+//! [`BridgeAttachment::release`] sets the host end of the veth down and
+//! renames it out of the way (its name is free at once) and leaves the
+//! pair to the namespace's destruction; [`BridgeAttachment::remove`]
+//! deletes it synchronously instead (paying the kernel's device
+//! unregistration, tens of milliseconds). Named namespaces are lazily
+//! unmounted and unlinked, and dropping a [`NetNs`] only closes its fd.
 //!
 //! ```no_run
 //! use hull_netns::{NetNs, Route};

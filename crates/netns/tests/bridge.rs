@@ -218,3 +218,43 @@ fn network_mode_none_has_only_loopback_up() {
     assert!(links[0].up && links[0].name == "lo");
     assert!(ping(&ns, "127.0.0.1"));
 }
+
+#[test]
+fn release_frees_the_name_at_once_and_the_kernel_removes_the_pair() {
+    require_root!();
+    let host = NetNs::new().unwrap();
+    let cfg = BridgeConfig::builder("hullbr2", "198.18.13.0/24".parse().unwrap())
+        .build()
+        .unwrap();
+    let hn = host.netlink().unwrap();
+    let ctr = NetNs::new().unwrap();
+    let att = setup_bridge(&host, &ctr, &cfg, "vethrel", "198.18.13.2".parse().unwrap()).unwrap();
+    let index = hn.link("vethrel").unwrap().index;
+    att.release().unwrap();
+    drop(ctr);
+    // The name is free at once: a new container can take it right away.
+    assert!(!hn.link_exists("vethrel").unwrap());
+    let ctr2 = NetNs::new().unwrap();
+    let att2 = setup_bridge(
+        &host,
+        &ctr2,
+        &cfg,
+        "vethrel",
+        "198.18.13.2".parse().unwrap(),
+    )
+    .unwrap();
+    assert!(ping(&ctr2, "198.18.13.1"));
+    att2.remove().unwrap();
+    // The released pair goes with the first container's namespace, in the
+    // kernel's own time; the library never waited for it, the test does.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while hn.link_by_index(index).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "released veth never went away"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    hn.delete_link("hullbr2").unwrap();
+    assert_eq!(hn.links().unwrap().len(), 1);
+}
