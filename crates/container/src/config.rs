@@ -135,6 +135,7 @@ pub struct Config {
     pub(crate) masked_paths: Vec<PathBuf>,
     pub(crate) readonly_paths: Vec<PathBuf>,
     pub(crate) capabilities: Capabilities,
+    pub(crate) ambient: Capabilities,
     pub(crate) rlimits: Vec<Rlimit>,
     pub(crate) no_new_privs: bool,
     pub(crate) oom_score_adj: Option<i32>,
@@ -142,7 +143,10 @@ pub struct Config {
     pub(crate) init: bool,
     pub(crate) runtime_root: PathBuf,
     pub(crate) cgroup_parent: Option<String>,
+    pub(crate) cgroup_path: Option<String>,
     pub(crate) resources: Option<hull_cgroup::Resources>,
+    pub(crate) terminal: bool,
+    pub(crate) mount_cgroups: bool,
 }
 
 impl Config {
@@ -200,6 +204,7 @@ impl ContainerBuilder {
                 masked_paths: DEFAULT_MASKED_PATHS.iter().map(PathBuf::from).collect(),
                 readonly_paths: DEFAULT_READONLY_PATHS.iter().map(PathBuf::from).collect(),
                 capabilities: Capabilities::docker_default(),
+                ambient: Capabilities::empty(),
                 rlimits: vec![Rlimit {
                     resource: libc::RLIMIT_NOFILE,
                     soft: 1024,
@@ -211,7 +216,10 @@ impl ContainerBuilder {
                 init: false,
                 runtime_root: PathBuf::from("/run/hull"),
                 cgroup_parent: Some("hull".into()),
+                cgroup_path: None,
                 resources: None,
+                terminal: false,
+                mount_cgroups: true,
             },
         }
     }
@@ -310,6 +318,14 @@ impl ContainerBuilder {
         self
     }
 
+    /// Ambient capabilities: kept across execve by a non-root user. They
+    /// must be in the capability set too, and are also made inheritable
+    /// (which the kernel requires); empty by default.
+    pub fn ambient_capabilities(mut self, caps: Capabilities) -> Self {
+        self.config.ambient = caps;
+        self
+    }
+
     /// Adds one capability to the set.
     pub fn cap_add(mut self, cap: Capability) -> Self {
         self.config.capabilities = self.config.capabilities.with(cap);
@@ -373,10 +389,35 @@ impl ContainerBuilder {
         self
     }
 
+    /// The container's cgroup path itself (instead of `<parent>/<id>`),
+    /// from each hierarchy's root.
+    pub fn cgroup_path(mut self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        self.config.cgroup_parent = Some(String::new());
+        self.config.cgroup_path = Some(path);
+        self
+    }
+
+    /// Gives the process a new pseudo-terminal as stdin, stdout, stderr and
+    /// controlling terminal; the caller gets the master side from
+    /// [`Container::take_terminal`](crate::Container::take_terminal).
+    pub fn terminal(mut self, yes: bool) -> Self {
+        self.config.terminal = yes;
+        self
+    }
+
+    /// Whether the container sees its cgroups, read-only, at
+    /// /sys/fs/cgroup (default: yes, as runc's default config does).
+    pub fn mount_cgroups(mut self, yes: bool) -> Self {
+        self.config.mount_cgroups = yes;
+        self
+    }
+
     /// No cgroup of its own: the container stays in the caller's cgroups
     /// (no resource limits, pause or cgroup statistics).
     pub fn no_cgroup(mut self) -> Self {
         self.config.cgroup_parent = None;
+        self.config.cgroup_path = None;
         self
     }
 
@@ -428,7 +469,7 @@ impl ContainerBuilder {
                 "resource limits need a cgroup (no_cgroup was set)",
             ));
         }
-        if let Some(p) = &c.cgroup_parent {
+        for p in c.cgroup_parent.iter().chain(&c.cgroup_path) {
             if p.split('/').any(|part| part == "..") || p.contains('\0') {
                 return Err(invalid(
                     "cgroup_parent",
@@ -517,6 +558,12 @@ impl ContainerBuilder {
             if k.starts_with("net.") && !c.namespaces.contains(Namespaces::NET) {
                 return Err(invalid("sysctl", format!("{k} needs a network namespace")));
             }
+        }
+        if c.ambient.bits() & !c.capabilities.bits() != 0 {
+            return Err(invalid(
+                "ambient_capabilities",
+                "must be a subset of the capability set",
+            ));
         }
         for r in &c.rlimits {
             if r.soft > r.hard {

@@ -100,6 +100,7 @@ pub struct Container {
     rootfs_dir: PathBuf,
     child: Option<Child>,
     cgroup: Option<hull_cgroup::Cgroup>,
+    terminal: Option<std::os::fd::OwnedFd>,
     status: Status,
     exit: Option<ExitStatus>,
     deleted: bool,
@@ -152,6 +153,7 @@ impl Container {
             rootfs_dir,
             child: None,
             cgroup: None,
+            terminal: None,
             status: Status::Stopped,
             exit: None,
             deleted: false,
@@ -173,7 +175,10 @@ impl Container {
             source,
         };
         let layout = hull_cgroup::Layout::detect().map_err(cg_err)?;
-        let path = format!("{}/{}", parent.trim_end_matches('/'), self.config.id);
+        let path = match &self.config.cgroup_path {
+            Some(p) => p.clone(),
+            None => format!("{}/{}", parent.trim_end_matches('/'), self.config.id),
+        };
         let cg = hull_cgroup::Cgroup::create(&layout, &path).map_err(cg_err)?;
         // Held from here on: dropping it on an error removes it again.
         self.cgroup = Some(cg);
@@ -252,7 +257,16 @@ impl Container {
         self.make_cgroup()?;
         let overlay = self.overlay_op()?;
         let c = &self.config;
-        let host = HostInfo::detect(c);
+        let mut host = HostInfo::detect(c);
+        let mut pty = None;
+        if c.terminal {
+            let (master, slave, n) = open_pty().map_err(|source| Error::Terminal {
+                id: c.id.clone(),
+                source,
+            })?;
+            host.console = Some(PathBuf::from(format!("/dev/pts/{n}")));
+            pty = Some((master, slave));
+        }
         let p = plan(c, &host, &self.rootfs_dir, overlay);
         let mut cmd = Command::new(&c.args[0]);
         cmd.args(&c.args[1..])
@@ -274,7 +288,22 @@ impl Container {
         if let Some(cg) = &self.cgroup {
             cmd.cgroup_procs(cg.dirs().map(|d| d.join("cgroup.procs")));
         }
-        let [i, o, e] = stdio;
+        let [i, o, e] = if let Some((master, slave)) = pty {
+            self.terminal = Some(master);
+            let dup = |fd: &std::os::fd::OwnedFd| {
+                fd.try_clone().map_err(|source| Error::Terminal {
+                    id: c.id.clone(),
+                    source,
+                })
+            };
+            [
+                Stdio::Fd(dup(&slave)?),
+                Stdio::Fd(dup(&slave)?),
+                Stdio::Fd(slave),
+            ]
+        } else {
+            stdio
+        };
         cmd.stdin(i).stdout(o).stderr(e);
         let child = cmd.spawn().map_err(|source| Error::Process {
             id: c.id.clone(),
@@ -282,6 +311,13 @@ impl Container {
         })?;
         self.child = Some(child);
         Ok(())
+    }
+
+    /// The master side of the container's terminal (with
+    /// [`ContainerBuilder::terminal`](crate::ContainerBuilder::terminal)),
+    /// once.
+    pub fn take_terminal(&mut self) -> Option<std::os::fd::OwnedFd> {
+        self.terminal.take()
     }
 
     /// The container id.
@@ -653,6 +689,37 @@ impl Container {
     pub fn runtime_dir(&self) -> &Path {
         &self.runtime_dir
     }
+}
+
+/// A new pseudo-terminal: (master, slave, pty number). The slave is opened
+/// through the master (TIOCGPTPEER), never by a path in /dev/pts.
+fn open_pty() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd, u32)> {
+    use std::os::fd::FromRawFd;
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: a NUL-terminated path and flags.
+    let m = unsafe { libc::open(c"/dev/ptmx".as_ptr(), flags) };
+    if m < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a new fd that nobody else owns.
+    let master = unsafe { std::os::fd::OwnedFd::from_raw_fd(m) };
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads an int from a valid pointer.
+    if unsafe { libc::ioctl(m, libc::TIOCSPTLCK, &unlock) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes an unsigned int to a valid pointer.
+    if unsafe { libc::ioctl(m, libc::TIOCGPTN, &mut n) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd.
+    let sl = unsafe { libc::ioctl(m, libc::TIOCGPTPEER, flags) };
+    if sl < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a new fd that nobody else owns.
+    Ok((master, unsafe { std::os::fd::OwnedFd::from_raw_fd(sl) }, n))
 }
 
 fn kernel_at_least(major: u32, minor: u32) -> bool {

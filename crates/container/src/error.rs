@@ -82,6 +82,25 @@ pub enum Error {
         source: Box<hull_overlayfs::Error>,
     },
 
+    /// Setting up the container's terminal failed.
+    #[error("container {id}: open pseudo-terminal: {source}")]
+    Terminal {
+        /// The container.
+        id: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// An OCI runtime spec field cannot be honoured.
+    #[error("OCI spec field {field}: {problem}")]
+    Oci {
+        /// The field, as a JSON path (e.g. `linux.namespaces[2].path`).
+        field: String,
+        /// Why it cannot be used.
+        problem: String,
+    },
+
     /// Waiting with a timeout failed.
     #[error("wait for container {id}: {source}")]
     Wait {

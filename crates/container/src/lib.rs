@@ -32,6 +32,7 @@ mod config;
 #[allow(unsafe_code)] // one poll(2) on the pidfd, in `wait_timeout`
 mod container;
 mod error;
+mod oci;
 pub mod plan;
 
 pub use caps::{Capabilities, Capability};
@@ -41,6 +42,7 @@ pub use config::{
 pub use container::{Container, State, Status};
 pub use error::{Error, Result};
 pub use hull_ns::{ExitStatus, Stdio};
+pub use oci_spec;
 
 impl Config {
     /// Creates the container (see [`Container::create`]).

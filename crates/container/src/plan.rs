@@ -19,6 +19,13 @@ pub struct HostInfo {
     pub resolv_conf: String,
     /// Whether host paths given as bind sources are directories, by source.
     pub bind_source_is_dir: Vec<(PathBuf, bool)>,
+    /// The host's cgroup file systems under /sys/fs/cgroup: the directory
+    /// below it (empty for a cgroup2 mounted there), the file system type
+    /// and its controller options (`cpu,cpuacct`, `name=systemd`).
+    pub cgroup_mounts: Vec<(String, String, String)>,
+    /// The path of the container's terminal (a pty slave under the host's
+    /// /dev/pts), bound at /dev/console.
+    pub console: Option<PathBuf>,
 }
 
 impl HostInfo {
@@ -43,12 +50,57 @@ impl HostInfo {
                 Mount::Tmpfs { .. } => None,
             })
             .collect();
+        let cgroup_mounts = if config.mount_cgroups {
+            cgroup_mounts(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
+        } else {
+            Vec::new()
+        };
         HostInfo {
             usr_dirs,
             resolv_conf,
             bind_source_is_dir,
+            cgroup_mounts,
+            console: None,
         }
     }
+}
+
+/// The cgroup file systems mounted under /sys/fs/cgroup, from mountinfo
+/// text.
+pub fn cgroup_mounts(mountinfo: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let Some(mount_point) = left.split(' ').nth(4) else {
+            continue;
+        };
+        let mut r = right.split(' ');
+        let (Some(fstype), _, Some(super_opts)) = (r.next(), r.next(), r.next()) else {
+            continue;
+        };
+        let Some(rel) = mount_point
+            .strip_prefix("/sys/fs/cgroup")
+            .map(|x| x.trim_start_matches('/'))
+        else {
+            continue;
+        };
+        if rel.contains('/') || rel.contains('\\') {
+            continue;
+        }
+        let opts = match fstype {
+            "cgroup2" => String::new(),
+            "cgroup" => super_opts
+                .split(',')
+                .filter(|o| *o != "rw" && *o != "ro")
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => continue,
+        };
+        out.push((rel.to_string(), fstype.to_string(), opts));
+    }
+    out
 }
 
 /// What the spawn does: computed by [`plan`].
@@ -112,7 +164,7 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
         optional: false,
     });
     prepare_root(config, host, root, rootfs_mount, &mut ops);
-    default_mounts(config, root, &mut ops);
+    default_mounts(config, host, root, &mut ops);
     for m in &config.mounts {
         extra_mount(m, host, root, &mut ops);
     }
@@ -157,6 +209,9 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
     }
     // A new session: the program cannot reach the caller's terminal.
     ops.push(ChildOp::Setsid);
+    if config.terminal {
+        ops.push(ChildOp::SetControllingTerminal);
+    }
     let caps = config.capabilities.bits();
     ops.push(ChildOp::BoundingSet { keep: caps });
     ops.push(ChildOp::SetIds {
@@ -164,12 +219,14 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
         gid: config.gid,
         groups: config.groups.clone(),
     });
-    // Inheritable and ambient stay empty (CVE-2022-29162).
+    // Inheritable holds only what is asked for as ambient (the kernel needs
+    // both): empty by default (CVE-2022-29162).
+    let ambient = config.ambient.bits();
     ops.push(ChildOp::Capabilities {
         effective: caps,
         permitted: caps,
-        inheritable: 0,
-        ambient: 0,
+        inheritable: ambient,
+        ambient,
     });
     if config.no_new_privs {
         ops.push(ChildOp::NoNewPrivs);
@@ -264,7 +321,7 @@ fn prepare_root(
 
 /// runc's default mounts: /proc, /dev (tmpfs with the usual devices),
 /// /dev/pts, /dev/shm, /dev/mqueue, /sys read-only.
-fn default_mounts(config: &Config, root: &Path, ops: &mut Vec<ChildOp>) {
+fn default_mounts(config: &Config, host: &HostInfo, root: &Path, ops: &mut Vec<ChildOp>) {
     let r = |p: &str| root.join(p);
     for (d, mode) in [("proc", 0o555), ("dev", 0o755), ("sys", 0o555)] {
         ops.push(ChildOp::Mkdir { path: r(d), mode });
@@ -331,6 +388,9 @@ fn default_mounts(config: &Config, root: &Path, ops: &mut Vec<ChildOp>) {
             None,
         ));
     }
+    if !host.cgroup_mounts.is_empty() {
+        cgroup_fs(host, root, ops);
+    }
     // Device nodes are bind mounts of the host's (mknod is refused in a user
     // namespace, and binding behaves the same everywhere).
     for dev in ["null", "zero", "full", "random", "urandom", "tty"] {
@@ -340,6 +400,21 @@ fn default_mounts(config: &Config, root: &Path, ops: &mut Vec<ChildOp>) {
             mode: 0o666,
         });
         ops.push(mount(&format!("/dev/{dev}"), target, None, MS_BIND, None));
+    }
+    // The terminal appears as /dev/console, as runc does, so that
+    // ttyname() finds it inside.
+    if let Some(console) = &host.console {
+        ops.push(ChildOp::CreateFile {
+            path: r("dev/console"),
+            mode: 0o620,
+        });
+        ops.push(mount(
+            &console.to_string_lossy(),
+            r("dev/console"),
+            None,
+            MS_BIND,
+            None,
+        ));
     }
     for (link, target) in [
         ("dev/ptmx", "pts/ptmx"),
@@ -354,6 +429,47 @@ fn default_mounts(config: &Config, root: &Path, ops: &mut Vec<ChildOp>) {
             link: r(link),
         });
     }
+}
+
+/// The container's cgroups at /sys/fs/cgroup, read-only: cgroup2 mounted
+/// directly on a unified host, otherwise a tmpfs with one mount per
+/// hierarchy, as runc does. Mounted inside the cgroup namespace, each shows
+/// the container's own cgroup as its root.
+fn cgroup_fs(host: &HostInfo, root: &Path, ops: &mut Vec<ChildOp>) {
+    let base = root.join("sys/fs/cgroup");
+    let flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY;
+    if let [(dir, fstype, _)] = host.cgroup_mounts.as_slice() {
+        if dir.is_empty() && fstype == "cgroup2" {
+            ops.push(mount("cgroup", base, Some("cgroup2"), flags, None));
+            return;
+        }
+    }
+    ops.push(mount(
+        "cgroup",
+        base.clone(),
+        Some("tmpfs"),
+        MS_NOSUID | MS_NODEV | MS_NOEXEC,
+        Some("mode=755"),
+    ));
+    for (dir, fstype, opts) in &host.cgroup_mounts {
+        if dir.is_empty() {
+            continue;
+        }
+        ops.push(ChildOp::Mkdir {
+            path: base.join(dir),
+            mode: 0o555,
+        });
+        let data = (!opts.is_empty()).then_some(opts.as_str());
+        ops.push(mount("cgroup", base.join(dir), Some(fstype), flags, data));
+    }
+    ops.push(ChildOp::Mount {
+        source: None,
+        target: base,
+        fstype: None,
+        flags: MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+        data: None,
+        optional: false,
+    });
 }
 
 fn extra_mount(m: &Mount, host: &HostInfo, root: &Path, ops: &mut Vec<ChildOp>) {
@@ -420,6 +536,8 @@ mod tests {
             usr_dirs: vec!["bin".into(), "lib".into()],
             resolv_conf: "nameserver 198.18.0.1\n".into(),
             bind_source_is_dir: vec![("/etc/hostname".into(), false)],
+            cgroup_mounts: Vec::new(),
+            console: None,
         }
     }
 
@@ -487,6 +605,35 @@ mod tests {
             _ => None,
         });
         assert_eq!(caps, Some((0xa804_25fb, 0, 0)));
+    }
+
+    #[test]
+    fn cgroup_mounts_from_mountinfo() {
+        let text = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
+                    32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+                    40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
+                    41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            cgroup_mounts(text),
+            vec![
+                (
+                    "cpu,cpuacct".to_string(),
+                    "cgroup".to_string(),
+                    "cpu,cpuacct".to_string()
+                ),
+                (
+                    "systemd".to_string(),
+                    "cgroup".to_string(),
+                    "xattr,name=systemd".to_string()
+                ),
+                ("unified".to_string(), "cgroup2".to_string(), String::new()),
+            ]
+        );
+        let v2 = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(
+            cgroup_mounts(v2),
+            vec![(String::new(), "cgroup2".to_string(), String::new())]
+        );
     }
 
     #[test]

@@ -172,14 +172,15 @@ fn pause_stops_the_container_and_resume_continues_it() {
         .args([
             "sh",
             "-c",
-            "i=0; while :; do i=$((i+1)); echo $i > /c/n; sleep 0.01; done",
+            "i=0; while :; do i=$((i+1)); echo $i > /c/t; mv /c/t /c/n; sleep 0.01; done",
         ])
         .build()
         .unwrap()
         .create()
         .unwrap();
     c.start().unwrap();
-    // The writer truncates then writes: retry a read that caught it between.
+    // The writer renames a complete file into place, so a freeze never
+    // leaves it half written; retry only while it does not exist yet.
     let read = || {
         for _ in 0..100 {
             let text = std::fs::read_to_string(counter.join("n")).unwrap_or_default();

@@ -97,6 +97,9 @@ pub enum ChildOp {
     /// setsid(2): a new session, so that the program cannot reach the
     /// caller's terminal (no TIOCSTI into it).
     Setsid,
+    /// ioctl(0, TIOCSCTTY): makes stdin (a terminal) the controlling
+    /// terminal of the new session (after [`ChildOp::Setsid`]).
+    SetControllingTerminal,
     /// Switches to `uid`/`gid` with exactly `groups` as supplementary
     /// groups, keeping the permitted capabilities for a following
     /// [`ChildOp::Capabilities`].
@@ -194,6 +197,7 @@ pub(crate) mod code {
     pub const NO_NEW_PRIVS: u32 = 13;
     pub const BOUNDING_SET: u32 = 14;
     pub const FS_MOUNT: u32 = 16;
+    pub const SET_CTTY: u32 = 17;
 }
 
 /// The raw form the child runs: an opcode and six machine words (pointers
@@ -342,6 +346,13 @@ pub(crate) fn prepare(ops: &[ChildOp]) -> Result<PreparedOps> {
                     ..RawOp::default()
                 },
                 PathBuf::from(format!("rlimit {resource}")),
+            ),
+            ChildOp::SetControllingTerminal => (
+                RawOp {
+                    code: code::SET_CTTY,
+                    ..RawOp::default()
+                },
+                PathBuf::from("controlling terminal"),
             ),
             ChildOp::Setsid => (
                 RawOp {

@@ -13,7 +13,7 @@
 //! [`unshare_time`], [`signal_ready`], [`wait_for_parent`],
 //! [`unshare_cgroup`], [`set_names`],
 //! [`mount_proc`], [`fork_init`] (then [`run_init`] in PID 1),
-//! [`run_ops`], [`set_ids`], [`change_dir`], [`set_stdio`], [`close_fds`],
+//! [`set_stdio`], [`run_ops`], [`set_ids`], [`change_dir`], [`close_fds`],
 //! [`reset_signals`], [`run_pre_exec`], [`wait_at_gate`], [`exec`].
 
 #![allow(unsafe_code)]
@@ -161,10 +161,10 @@ fn run(plan: &Plan) -> ! {
     set_names(plan);
     mount_proc(plan);
     fork_init(plan);
+    set_stdio(plan);
     run_ops(plan);
     set_ids(plan);
     change_dir(plan);
-    set_stdio(plan);
     close_fds(plan);
     reset_signals(plan);
     run_pre_exec(plan);
@@ -635,6 +635,7 @@ fn run_op(op: &RawOp) -> isize {
                 0,
             ),
             code::FS_MOUNT => fs_mount(&a),
+            code::SET_CTTY => raw::syscall3(libc::SYS_ioctl, 0, libc::TIOCSCTTY as usize, 0),
             _ => -(libc::EINVAL as isize),
         }
     }

@@ -1,0 +1,96 @@
+//! An OCI bundle with runc's default config, run end to end (as root, with
+//! busybox-static for the root file system).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use hull_container::Container;
+use hull_container::oci_spec::runtime::Spec;
+use hull_testkit::{is_root, unique_name};
+
+const RUNC_SPEC: &str = include_str!("runc-spec.json");
+
+struct Bundle(PathBuf);
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        for h in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_dir(h.path().join(self.0.file_name().unwrap()));
+        }
+    }
+}
+
+fn bundle() -> Option<Bundle> {
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() {
+        return None;
+    }
+    let dir = std::env::temp_dir().join(unique_name("hull-oci-"));
+    let rootfs = dir.join("rootfs");
+    for d in ["bin", "etc", "proc", "dev", "sys", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
+    for app in ["sh", "hostname", "id", "cat", "ls", "tty", "echo", "grep"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(app)).unwrap();
+    }
+    Some(Bundle(dir))
+}
+
+#[test]
+fn runc_default_config_runs_with_a_terminal() {
+    if !is_root() {
+        return;
+    }
+    let Some(b) = bundle() else {
+        eprintln!("skipped: busybox-static not installed");
+        return;
+    };
+    let mut spec: Spec = serde_json::from_str(RUNC_SPEC).unwrap();
+    let mut process = spec.process().clone().unwrap();
+    process.set_args(Some(vec![
+        "sh".into(),
+        "-c".into(),
+        "hostname; id -u; tty; grep -c . /proc/self/mounts >/dev/null && echo mounts; echo x > /dev/null && echo null-ok; grep CapAmb /proc/self/status".into(),
+    ]));
+    spec.set_process(Some(process));
+    let id = b.0.file_name().unwrap().to_string_lossy().into_owned();
+    let cfg = Container::from_oci(&id, &spec, &b.0)
+        .unwrap()
+        .cgroup_path(format!("{id}/c"))
+        .runtime_root(b.0.join("run"))
+        .build()
+        .unwrap();
+    let mut c = cfg.create().unwrap();
+    let master = c.take_terminal().expect("terminal");
+    c.start().unwrap();
+    let mut out = Vec::new();
+    let mut f = std::fs::File::from(master);
+    // Reading the master ends with EIO once the last slave fd is closed.
+    let mut buf = [0u8; 4096];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    let status = c.wait().unwrap();
+    c.delete().unwrap();
+    let text = String::from_utf8_lossy(&out).replace('\r', "");
+    assert!(status.success(), "{status}: {text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "runc");
+    assert_eq!(lines[1], "0");
+    assert_eq!(lines[2], "/dev/console", "{text}");
+    assert!(
+        text.contains("mounts\n") && text.contains("null-ok\n"),
+        "{text}"
+    );
+    // runc's default asks for these three as ambient capabilities.
+    assert!(text.contains("CapAmb:\t0000000020000420"), "{text}");
+}
