@@ -466,9 +466,9 @@ impl Overlay {
             }
         }
         if let Some((upper, work)) = &self.upper {
-            check_upper_work(upper, work)?;
-            check_not_inside_layer(Role::Upper, upper, &seen)?;
-            check_not_inside_layer(Role::Work, work, &seen)?;
+            let (cu, cw) = check_upper_work(upper, work)?;
+            check_not_inside_layer(Role::Upper, upper, &cu, &seen)?;
+            check_not_inside_layer(Role::Work, work, &cw, &seen)?;
         }
         Ok(())
     }
@@ -830,14 +830,10 @@ fn open_dir(path: &Path, role: Role, o_path: bool) -> Result<OwnedFd> {
 fn check_not_inside_layer(
     role: Role,
     dir: &Path,
+    canonical: &Path,
     layers: &HashMap<(u64, u64), (Role, &Path)>,
 ) -> Result<()> {
-    let canon = std::fs::canonicalize(dir).map_err(|source| Error::Stat {
-        role,
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    for ancestor in canon.ancestors().skip(1) {
+    for ancestor in canonical.ancestors().skip(1) {
         let Ok(md) = std::fs::metadata(ancestor) else {
             continue;
         };
@@ -855,7 +851,8 @@ fn check_not_inside_layer(
     Ok(())
 }
 
-fn check_upper_work(upper: &Path, work: &Path) -> Result<()> {
+/// Checks upper and work against each other; returns their canonical paths.
+fn check_upper_work(upper: &Path, work: &Path) -> Result<(PathBuf, PathBuf)> {
     let different = || Error::UpperWorkDifferentFilesystems {
         upper: upper.to_path_buf(),
         work: work.to_path_buf(),
@@ -915,7 +912,7 @@ fn check_upper_work(upper: &Path, work: &Path) -> Result<()> {
             });
         }
     }
-    Ok(())
+    Ok((cu, cw))
 }
 
 /// How [`OverlayMount::unmount_with`] detaches the overlay.
