@@ -258,3 +258,40 @@ fn release_frees_the_name_at_once_and_the_kernel_removes_the_pair() {
     hn.delete_link("hullbr2").unwrap();
     assert_eq!(hn.links().unwrap().len(), 1);
 }
+
+#[test]
+fn bridge_mode_with_ipv6() {
+    require_root!();
+    // 2001:2::/48 is IPv6's benchmarking range, the analogue of
+    // 198.18.0.0/15.
+    let host = NetNs::new().unwrap();
+    let cfg = BridgeConfig::builder("hullbr6", "2001:2:0:1::/64".parse().unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(cfg.gateway().to_string(), "2001:2:0:1::1/64");
+    let a = NetNs::new().unwrap();
+    let b = NetNs::new().unwrap();
+    let aa = setup_bridge(&host, &a, &cfg, "veth6a", "2001:2:0:1::a".parse().unwrap()).unwrap();
+    let ab = setup_bridge(&host, &b, &cfg, "veth6b", "2001:2:0:1::b".parse().unwrap()).unwrap();
+    assert_eq!(host.sysctl("net/ipv6/conf/all/forwarding").unwrap(), "1");
+    let routes: Vec<String> = a
+        .netlink()
+        .unwrap()
+        .routes()
+        .unwrap()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.starts_with("default via 2001:2:0:1::1 dev eth0")),
+        "{routes:?}"
+    );
+    assert!(ping(&a, "2001:2:0:1::b"), "a -> b");
+    assert!(ping(&b, "2001:2:0:1::1"), "b -> bridge");
+    let l = listen(&b, "[2001:2:0:1::b]:7100");
+    tcp_round_trip(&a, l, "[2001:2:0:1::b]:7100");
+    aa.remove().unwrap();
+    ab.remove().unwrap();
+}

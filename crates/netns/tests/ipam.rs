@@ -147,7 +147,7 @@ fn bad_pool_configuration_is_rejected() {
         Err(Error::GatewayOutsideSubnet { .. })
     ));
     assert!(matches!(
-        Ipam::open(&dir.0, subnet("fd00::/64"), None),
+        Ipam::open(&dir.0, subnet("2001:2::/64"), None),
         Err(Error::InvalidConfig { .. })
     ));
     assert!(matches!(

@@ -130,7 +130,7 @@ fn addresses_and_routes() {
     nl.set_up("p0").unwrap();
     nl.set_up("d0").unwrap();
     let v4 = cidr("198.18.4.2/24");
-    let v6 = cidr("fd00:198:18::2/64");
+    let v6 = cidr("2001:2::2/64");
     nl.add_address("d0", v4).unwrap();
     nl.add_address("d0", v6).unwrap();
     let addrs: Vec<IpCidr> = nl
@@ -149,7 +149,7 @@ fn addresses_and_routes() {
     nl.add_route(&other).unwrap();
     let dev_route = Route::to(cidr("198.18.7.0/24")).dev("d0");
     nl.add_route(&dev_route).unwrap();
-    let v6_default = Route::default_via("fd00:198:18::1".parse().unwrap());
+    let v6_default = Route::default_via("2001:2::1".parse().unwrap());
     nl.add_route(&v6_default).unwrap();
     let routes = nl.routes().unwrap();
     let shown: Vec<String> = routes.iter().map(|r| r.to_string()).collect();
@@ -158,7 +158,7 @@ fn addresses_and_routes() {
         "198.19.0.0/16 via 198.18.4.254 dev d0",
         "198.18.7.0/24 dev d0",
         "198.18.4.0/24 dev d0",
-        "default via fd00:198:18::1 dev d0 metric 1024",
+        "default via 2001:2::1 dev d0 metric 1024",
     ] {
         assert!(shown.iter().any(|s| s == want), "{want} not in {shown:?}");
     }
