@@ -496,6 +496,13 @@ impl Overlay {
     /// message), [`Error::Fsmount`], [`Error::MoveMount`]; with
     /// [`MountApi::NewPaths`] also [`Error::PathTooLong`]; with mount(2)
     /// [`Error::OptionsTooLong`] and [`Error::Mount`].
+    #[doc(
+        alias = "fsopen",
+        alias = "fsconfig",
+        alias = "fsmount",
+        alias = "move_mount",
+        alias = "mount"
+    )]
     pub fn mount_with(&self, api: MountApi) -> Result<OverlayMount> {
         match api {
             MountApi::Legacy => self.mount_legacy(),
@@ -541,6 +548,7 @@ impl Overlay {
     /// # Errors
     /// As [`Overlay::mount_with`] for [`MountApi::New`], except
     /// [`Error::MoveMount`].
+    #[doc(alias = "fsmount")]
     pub fn mount_detached(&self) -> Result<OwnedFd> {
         self.mount_detached_with(Layers::Fds)
     }
@@ -982,6 +990,7 @@ impl OverlayMount {
     /// unmounted) when another mount now covers the target: unmounting the
     /// path would remove that one instead. The guard's drop then leaves the
     /// overlay in place too.
+    #[doc(alias = "umount2")]
     pub fn unmount_with(mut self, mode: Unmount) -> Result<()> {
         if !self.still_on_top() {
             // Unmounting the path would remove someone else's mount.

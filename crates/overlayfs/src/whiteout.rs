@@ -68,6 +68,7 @@ pub fn is_whiteout(md: &Metadata) -> bool {
 /// # Errors
 /// [`Error::CreateWhiteout`] (EEXIST if `path` exists, EPERM without
 /// CAP_MKNOD).
+#[doc(alias = "mknod")]
 pub fn create_whiteout(path: &Path) -> Result<()> {
     sys::mknod_whiteout(&cpath(path)?).map_err(|source| Error::CreateWhiteout {
         path: path.to_path_buf(),
@@ -79,6 +80,7 @@ pub fn create_whiteout(path: &Path) -> Result<()> {
 ///
 /// # Errors
 /// [`Error::SetXattr`] (EPERM for `trusted.*` without CAP_SYS_ADMIN).
+#[doc(alias = "setxattr")]
 pub fn set_opaque(dir: &Path, ns: XattrNamespace) -> Result<()> {
     sys::lsetxattr(&cpath(dir)?, ns.opaque_cstr(), b"y").map_err(|source| Error::SetXattr {
         path: dir.to_path_buf(),
@@ -94,6 +96,7 @@ pub fn set_opaque(dir: &Path, ns: XattrNamespace) -> Result<()> {
 ///
 /// # Errors
 /// [`Error::GetXattr`].
+#[doc(alias = "getxattr")]
 pub fn is_opaque(dir: &Path, ns: XattrNamespace) -> Result<bool> {
     let v = sys::lgetxattr(&cpath(dir)?, ns.opaque_cstr()).map_err(|source| Error::GetXattr {
         path: dir.to_path_buf(),
