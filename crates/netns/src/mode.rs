@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use crate::cidr::IpCidr;
 use crate::error::{Error, Result};
 use crate::netlink::{Netlink, Route, Vxlan, validate_ifname};
-use crate::netns::NetNs;
+use crate::netns::{run_in_netns, write_sysctl_here};
 
 /// How a container is networked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,7 +203,24 @@ pub fn setup_none(container: &impl AsFd) -> Result<()> {
 /// # Errors
 /// Netlink and sysctl errors naming the bridge.
 pub fn ensure_bridge(host: &impl AsFd, cfg: &BridgeConfig) -> Result<()> {
-    let nl = Netlink::in_netns(host)?;
+    ensure_bridge_on(&open_host(host, cfg)?, cfg)
+}
+
+/// Opens a netlink socket in the host namespace and turns on forwarding
+/// there, both on one helper thread.
+fn open_host(host: &impl AsFd, cfg: &BridgeConfig) -> Result<Netlink> {
+    let key = if cfg.gateway.is_ipv4() {
+        "net/ipv4/ip_forward"
+    } else {
+        "net/ipv6/conf/all/forwarding"
+    };
+    run_in_netns(host.as_fd(), || {
+        write_sysctl_here(key, "1")?;
+        Netlink::current()
+    })?
+}
+
+fn ensure_bridge_on(nl: &Netlink, cfg: &BridgeConfig) -> Result<()> {
     if !nl.link_exists(&cfg.bridge)? {
         match nl.create_bridge(&cfg.bridge) {
             // Another container created it meanwhile.
@@ -221,14 +238,7 @@ pub fn ensure_bridge(host: &impl AsFd, cfg: &BridgeConfig) -> Result<()> {
             r => r?,
         }
     }
-    nl.set_up(&cfg.bridge)?;
-    let ns = NetNs::from_fd(dup(host)?);
-    if cfg.gateway.is_ipv4() {
-        ns.enable_ip_forward()?;
-    } else {
-        ns.set_sysctl("net/ipv6/conf/all/forwarding", "1")?;
-    }
-    Ok(())
+    nl.set_up(&cfg.bridge)
 }
 
 /// Joins the bridge of `cfg` to a VXLAN overlay: makes sure the bridge
@@ -243,8 +253,8 @@ pub fn ensure_bridge(host: &impl AsFd, cfg: &BridgeConfig) -> Result<()> {
 /// # Errors
 /// As [`ensure_bridge`] and [`Netlink::create_vxlan`].
 pub fn attach_vxlan(host: &impl AsFd, cfg: &BridgeConfig, vxlan: &Vxlan) -> Result<()> {
-    ensure_bridge(host, cfg)?;
-    let nl = Netlink::in_netns(host)?;
+    let nl = open_host(host, cfg)?;
+    ensure_bridge_on(&nl, cfg)?;
     nl.create_vxlan(vxlan)?;
     let r = (|| {
         if let Some(m) = cfg.mtu {
@@ -382,8 +392,8 @@ pub fn setup_bridge(
         });
     }
     let addr = subnet.with_addr(addr)?;
-    ensure_bridge(host, cfg)?;
-    let h = Netlink::in_netns(host)?;
+    let h = open_host(host, cfg)?;
+    ensure_bridge_on(&h, cfg)?;
     // A temporary name for the container end: the container's namespace is
     // its own, so the fixed name cannot collide with anything but an
     // earlier, failed attempt.

@@ -350,18 +350,7 @@ impl NetNs {
     /// [`Error::InvalidConfig`] for a key outside `net/` or with `..`,
     /// [`Error::Sysctl`] if the write fails.
     pub fn set_sysctl(&self, key: &str, value: &str) -> Result<()> {
-        let path = sysctl_path(key)?;
-        let value = value.as_bytes().to_vec();
-        self.run(move || {
-            OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .and_then(|mut f| f.write_all(&value))
-        })?
-        .map_err(|source| Error::Sysctl {
-            key: key.to_string(),
-            source,
-        })
+        self.run(|| write_sysctl_here(key, value))?
     }
 
     /// Reads a network sysctl inside this namespace (trailing newline
@@ -391,6 +380,19 @@ impl NetNs {
     pub fn enable_ip_forward(&self) -> Result<()> {
         self.set_sysctl("net/ipv4/ip_forward", "1")
     }
+}
+
+/// Writes a network sysctl of the calling thread's network namespace.
+pub(crate) fn write_sysctl_here(key: &str, value: &str) -> Result<()> {
+    let path = sysctl_path(key)?;
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|source| Error::Sysctl {
+            key: key.to_string(),
+            source,
+        })
 }
 
 fn sysctl_path(key: &str) -> Result<PathBuf> {
