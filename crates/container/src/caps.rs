@@ -146,6 +146,12 @@ impl Capabilities {
         self.0 & (1 << cap.0) != 0
     }
 
+    /// The set from a bit mask; bits of capabilities this crate does not
+    /// know are dropped.
+    pub fn from_bits(bits: u64) -> Capabilities {
+        Capabilities(bits & Capabilities::all().0)
+    }
+
     /// The set as a bit mask (bit N = capability N), as in
     /// `/proc/PID/status`.
     pub fn bits(self) -> u64 {

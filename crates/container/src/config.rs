@@ -147,6 +147,7 @@ pub struct Config {
     pub(crate) resources: Option<hull_cgroup::Resources>,
     pub(crate) terminal: bool,
     pub(crate) mount_cgroups: bool,
+    pub(crate) persist: bool,
 }
 
 impl Config {
@@ -220,6 +221,7 @@ impl ContainerBuilder {
                 resources: None,
                 terminal: false,
                 mount_cgroups: true,
+                persist: false,
             },
         }
     }
@@ -413,6 +415,15 @@ impl ContainerBuilder {
         self
     }
 
+    /// Keeps the container's state in a file in its runtime directory (and
+    /// its start gate as a FIFO there), so that another process can
+    /// [`Container::load`](crate::Container::load) it by id, start, signal,
+    /// pause, exec into and delete it, even after this process is gone.
+    pub fn persist(mut self, yes: bool) -> Self {
+        self.config.persist = yes;
+        self
+    }
+
     /// No cgroup of its own: the container stays in the caller's cgroups
     /// (no resource limits, pause or cgroup statistics).
     pub fn no_cgroup(mut self) -> Self {
@@ -425,6 +436,13 @@ impl ContainerBuilder {
     pub fn resources(mut self, resources: hull_cgroup::Resources) -> Self {
         self.config.resources = Some(resources);
         self
+    }
+
+    /// The configuration as it stands, unvalidated (for a container loaded
+    /// from the state store, whose configuration was validated when it was
+    /// created).
+    pub(crate) fn into_config_unchecked(self) -> Config {
+        self.config
     }
 
     /// Validates and returns the configuration.

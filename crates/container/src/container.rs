@@ -9,7 +9,7 @@ use hull_ns::{Child, Command, ExitStatus, Namespaces, NsFd, Stdio};
 
 use crate::config::{Config, ContainerBuilder, Rootfs};
 use crate::plan::{HostInfo, plan};
-use crate::{Error, Result};
+use crate::{Error, Result, store};
 
 /// A container's status, as the OCI runtime spec names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,9 +101,13 @@ pub struct Container {
     child: Option<Child>,
     cgroup: Option<hull_cgroup::Cgroup>,
     terminal: Option<std::os::fd::OwnedFd>,
+    /// A container loaded from the state store: its process, held by pidfd.
+    foreign: Option<store::Foreign>,
+    start_time: u64,
     status: Status,
     exit: Option<ExitStatus>,
     deleted: bool,
+    detached: bool,
 }
 
 impl Container {
@@ -154,13 +158,20 @@ impl Container {
             child: None,
             cgroup: None,
             terminal: None,
+            foreign: None,
+            start_time: 0,
             status: Status::Stopped,
             exit: None,
             deleted: false,
+            detached: false,
         };
         // On error, `container` drops here and removes what was made.
         container.spawn(stdio)?;
         container.status = Status::Created;
+        if let Some(pid) = container.child.as_ref().map(Child::id) {
+            container.start_time = store::start_time(pid).unwrap_or(0);
+        }
+        container.save()?;
         Ok(container)
     }
 
@@ -274,8 +285,19 @@ impl Container {
             .new_namespaces(p.namespaces)
             .child_ops(p.ops)
             .current_dir(&c.cwd)
-            .init(c.init)
-            .start_gate(true);
+            .init(c.init);
+        if c.persist {
+            let fifo = self.runtime_dir.join(store::GATE_FIFO);
+            let io = |source| Error::RuntimeDir {
+                action: "make start FIFO in",
+                path: self.runtime_dir.clone(),
+                source,
+            };
+            store::mkfifo(&fifo).map_err(io)?;
+            cmd.start_gate_fifo(store::open_fifo(&fifo, false).map_err(io)?);
+        } else {
+            cmd.start_gate(true);
+        }
         for (k, v) in &c.env {
             cmd.env(k, v);
         }
@@ -333,9 +355,11 @@ impl Container {
     /// The pid of its process (PID 1 inside), while it has one.
     pub fn pid(&self) -> Option<i32> {
         match self.status {
-            Status::Created | Status::Running | Status::Paused => {
-                self.child.as_ref().map(Child::id)
-            }
+            Status::Created | Status::Running | Status::Paused => self
+                .child
+                .as_ref()
+                .map(Child::id)
+                .or(self.foreign.as_ref().map(|f| f.pid)),
             Status::Stopped => None,
         }
     }
@@ -350,6 +374,24 @@ impl Container {
             return Err(self.state_error("start"));
         }
         let id = self.config.id.clone();
+        if self.child.is_none() && self.foreign.is_some() {
+            // Created by another process: its gate is the FIFO.
+            let fifo = self.runtime_dir.join(store::GATE_FIFO);
+            let mut f = store::open_fifo(&fifo, true)
+                .map(std::fs::File::from)
+                .map_err(|source| Error::RuntimeDir {
+                    action: "open start FIFO in",
+                    path: self.runtime_dir.clone(),
+                    source,
+                })?;
+            std::io::Write::write_all(&mut f, b"1").map_err(|source| Error::RuntimeDir {
+                action: "start through FIFO in",
+                path: self.runtime_dir.clone(),
+                source,
+            })?;
+            self.status = Status::Running;
+            return self.save();
+        }
         let child = self.child.as_mut().ok_or_else(|| Error::State {
             id: id.clone(),
             status: Status::Stopped,
@@ -358,13 +400,137 @@ impl Container {
         match child.start() {
             Ok(()) => {
                 self.status = Status::Running;
-                Ok(())
+                self.save()
             }
             Err(source) => {
                 self.status = Status::Stopped;
+                let _ = self.save();
                 Err(Error::Process { id, source })
             }
         }
+    }
+
+    /// Writes the state file (for a container made with
+    /// [`ContainerBuilder::persist`](crate::ContainerBuilder::persist)).
+    fn save(&self) -> Result<()> {
+        if !self.config.persist || self.deleted {
+            return Ok(());
+        }
+        let c = &self.config;
+        store::Saved {
+            id: c.id.clone(),
+            pid: self.pid().unwrap_or(0),
+            start_time: self.start_time,
+            status: self.status,
+            rootfs: self.rootfs_dir.clone(),
+            cgroup: self.cgroup.as_ref().map(|g| g.path().to_string()),
+            namespaces: c.namespaces,
+            env: c.env.clone(),
+            cwd: c.cwd.clone(),
+            uid: c.uid,
+            gid: c.gid,
+            groups: c.groups.clone(),
+            capabilities: c.capabilities,
+            no_new_privs: c.no_new_privs,
+        }
+        .write(&self.runtime_dir)
+    }
+
+    /// Loads a container that was created with
+    /// [`persist`](crate::ContainerBuilder::persist), by any process, from
+    /// the state store under `runtime_root`.
+    ///
+    /// The loaded container can be started, signalled, paused, resumed,
+    /// exec'd into and deleted; only its exit status is out of reach (it is
+    /// not this process's child).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::StateFile`], [`Error::Cgroup`].
+    pub fn load(runtime_root: &Path, id: &str) -> Result<Container> {
+        let runtime_dir = runtime_root.join(id);
+        let path = runtime_dir.join(store::STATE_FILE);
+        let _lock = store::Lock::take(&runtime_dir).map_err(|_| Error::NotFound {
+            id: id.to_string(),
+            root: runtime_root.to_path_buf(),
+        })?;
+        let text = std::fs::read_to_string(&path).map_err(|_| Error::NotFound {
+            id: id.to_string(),
+            root: runtime_root.to_path_buf(),
+        })?;
+        let saved = store::Saved::from_json(&path, &text)?;
+        let mut config = Container::builder(&saved.id).into_config_unchecked();
+        config.runtime_root = runtime_root.to_path_buf();
+        config.namespaces = saved.namespaces;
+        config.env = saved.env;
+        config.cwd = saved.cwd;
+        config.uid = saved.uid;
+        config.gid = saved.gid;
+        config.groups = saved.groups;
+        config.capabilities = saved.capabilities;
+        config.no_new_privs = saved.no_new_privs;
+        config.persist = true;
+        config.cgroup_parent = None;
+        let cgroup = match &saved.cgroup {
+            Some(p) => {
+                let id = saved.id.clone();
+                let cg_err = |source| Error::Cgroup {
+                    id: id.clone(),
+                    source,
+                };
+                let layout = hull_cgroup::Layout::detect().map_err(cg_err)?;
+                hull_cgroup::Cgroup::open(&layout, p, &layout.default_controllers()).ok()
+            }
+            None => None,
+        };
+        let foreign = store::Foreign::open(saved.pid, saved.start_time);
+        let status = if foreign.is_some() {
+            saved.status
+        } else {
+            Status::Stopped
+        };
+        Ok(Container {
+            config,
+            runtime_dir,
+            rootfs_dir: saved.rootfs,
+            child: None,
+            cgroup,
+            terminal: None,
+            foreign,
+            start_time: saved.start_time,
+            status,
+            exit: None,
+            deleted: false,
+            detached: false,
+        })
+    }
+
+    /// The ids of the containers in the state store under `runtime_root`.
+    pub fn list(runtime_root: &Path) -> Vec<String> {
+        let mut ids: Vec<String> = std::fs::read_dir(runtime_root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join(store::STATE_FILE).exists())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Lets the container outlive this value (and this process): nothing
+    /// is killed or removed on drop. A persisted container can then be
+    /// loaded by id. Returns its pid.
+    pub fn detach(mut self) -> Option<i32> {
+        let pid = self.pid();
+        let _ = self.save();
+        if let Some(c) = self.child.take() {
+            c.detach();
+        }
+        if let Some(cg) = self.cgroup.take() {
+            cg.keep();
+        }
+        self.detached = true;
+        pid
     }
 
     /// Waits for the process to exit and returns its status.
@@ -380,7 +546,7 @@ impl Container {
         }
         let id = self.config.id.clone();
         let Some(child) = self.child.as_mut() else {
-            return Err(self.state_error("wait"));
+            return Err(self.state_error("wait (it is not this process's child)"));
         };
         let s = child
             .wait()
@@ -401,6 +567,16 @@ impl Container {
             return Err(self.state_error("kill"));
         }
         let id = self.config.id.clone();
+        if let (None, Some(f)) = (&self.child, &self.foreign) {
+            return f.kill(signal).map_err(|source| Error::Process {
+                id,
+                source: hull_ns::Error::Signal {
+                    pid: f.pid,
+                    signal,
+                    source,
+                },
+            });
+        }
         let Some(child) = self.child.as_ref() else {
             return Err(self.state_error("kill"));
         };
@@ -465,6 +641,13 @@ impl Container {
 
     /// Updates the status if the process has exited.
     fn refresh(&mut self) {
+        if self.status != Status::Stopped && self.child.is_none() {
+            if let Some(f) = &self.foreign {
+                if f.wait_exit(Duration::ZERO) {
+                    self.status = Status::Stopped;
+                }
+            }
+        }
         if self.status == Status::Running {
             if let Some(Ok(Some(s))) = self.child.as_mut().map(Child::try_wait) {
                 self.exit = Some(s);
@@ -660,6 +843,11 @@ impl Container {
                 }
             }
         }
+        if let Some(f) = self.foreign.take() {
+            let _ = f.kill(libc::SIGKILL);
+            // Not our child: its parent (or init) reaps it; wait until gone.
+            f.wait_exit(Duration::from_secs(10));
+        }
         // A created child is killed and reaped when dropped.
         self.child = None;
         self.status = Status::Stopped;
@@ -744,8 +932,10 @@ fn remove_runtime_dir(dir: &Path) -> Result<()> {
 }
 
 impl Drop for Container {
-    /// Best-effort [`Container::delete`].
+    /// Best-effort [`Container::delete`], unless detached.
     fn drop(&mut self) {
-        let _ = self.delete();
+        if !self.detached {
+            let _ = self.delete();
+        }
     }
 }

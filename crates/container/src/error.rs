@@ -101,6 +101,24 @@ pub enum Error {
         problem: String,
     },
 
+    /// A state file cannot be read or makes no sense.
+    #[error("state file {path}: {problem}")]
+    StateFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// No container with this id in the state store.
+    #[error("no container {id} in {root}")]
+    NotFound {
+        /// The id asked for.
+        id: String,
+        /// The runtime root searched.
+        root: PathBuf,
+    },
+
     /// Waiting with a timeout failed.
     #[error("wait for container {id}: {source}")]
     Wait {

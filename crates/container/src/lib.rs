@@ -29,11 +29,13 @@
 
 mod caps;
 mod config;
-#[allow(unsafe_code)] // one poll(2) on the pidfd, in `wait_timeout`
+#[allow(unsafe_code)] // poll(2) on the pidfd; the pseudo-terminal ioctls
 mod container;
 mod error;
 mod oci;
 pub mod plan;
+#[allow(unsafe_code)] // flock, pidfd_open, pidfd_send_signal, poll, mkfifo
+mod store;
 
 pub use caps::{Capabilities, Capability};
 pub use config::{

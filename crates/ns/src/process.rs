@@ -152,6 +152,19 @@ impl Child {
         r
     }
 
+    /// Gives up a created child without starting or killing it: it keeps
+    /// waiting at its gate (started through a FIFO gate by another process,
+    /// or killed), and the memory it still reads is deliberately leaked so
+    /// it stays valid. Returns the pid. For a running child this is the
+    /// same as dropping it.
+    pub fn detach(mut self) -> i32 {
+        if let Some(p) = self.pending.take() {
+            std::mem::forget(p._stack);
+            std::mem::forget(p.prepared);
+        }
+        self.pid
+    }
+
     /// The pidfd (readable when the process has exited, for poll/epoll).
     pub fn pidfd(&self) -> BorrowedFd<'_> {
         self.pidfd.as_fd()

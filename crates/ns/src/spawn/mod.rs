@@ -214,6 +214,7 @@ pub struct Command {
     hooks: Hooks,
     ops: Vec<ChildOp>,
     start_gate: bool,
+    gate_fifo: Option<OwnedFd>,
     non_dumpable: bool,
     cgroup_procs: Vec<PathBuf>,
 }
@@ -265,6 +266,7 @@ impl Command {
             hooks: Vec::new(),
             ops: Vec::new(),
             start_gate: false,
+            gate_fifo: None,
             non_dumpable: false,
             cgroup_procs: Vec::new(),
         }
@@ -473,6 +475,16 @@ impl Command {
     /// execve). Implies a copy of the address space.
     pub fn non_dumpable(&mut self, yes: bool) -> &mut Command {
         self.non_dumpable = yes;
+        self
+    }
+
+    /// As [`start_gate`](Command::start_gate), with the gate a FIFO that
+    /// `fifo` (opened read-write, so opening did not block) refers to:
+    /// another process starts the child by writing a byte to the FIFO's
+    /// path, as `runc start` does with `exec.fifo`.
+    pub fn start_gate_fifo(&mut self, fifo: OwnedFd) -> &mut Command {
+        self.start_gate = true;
+        self.gate_fifo = Some(fifo);
         self
     }
 
@@ -733,7 +745,10 @@ impl Command {
         }
 
         let ops = crate::ops::prepare(&self.ops)?;
-        let gate = if self.start_gate {
+        let gate = if let Some(fifo) = self.gate_fifo.take() {
+            let w = fifo.try_clone().map_err(prep("duplicate start gate"))?;
+            Some((fifo, w))
+        } else if self.start_gate {
             Some(sys::pipe().map_err(prep("create start gate"))?)
         } else {
             None
