@@ -38,6 +38,8 @@ const OPAQUE_WHITEOUT: &[u8] = b".wh..wh..opq";
 const PATH_MAX: usize = 4096;
 const NAME_MAX: usize = 255;
 const MAX_REMOVE_DEPTH: usize = 4096;
+/// Size of the chunks the decompression thread hands over.
+const CHUNK: usize = 256 << 10;
 
 /// Docker's gzip layer media type.
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
@@ -286,9 +288,11 @@ pub fn apply_layer_at<R: Read + Send>(
     // filesystem work (as `tar -z` overlaps with its gzip child).
     let (applied, produced) = std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
-        let producer = scope.spawn(move || produce(layer, compression, &tx));
+        let (spent_tx, spent_rx) = mpsc::channel::<Vec<u8>>();
+        let producer = scope.spawn(move || produce(layer, compression, &tx, &spent_rx));
         let mut reader = ChannelReader {
             rx,
+            spent: spent_tx,
             cur: Vec::new(),
             pos: 0,
             total: 0,
@@ -351,6 +355,7 @@ fn produce<R: Read>(
     layer: R,
     compression: Compression,
     tx: &mpsc::SyncSender<io::Result<Vec<u8>>>,
+    spent: &mpsc::Receiver<Vec<u8>>,
 ) -> io::Result<(Hasher, u64)> {
     let mut decoder: Box<dyn Read + '_> = match compression {
         Compression::None => Box::new(layer),
@@ -369,7 +374,10 @@ fn produce<R: Read>(
     let mut hasher = Hasher::default();
     let mut count = 0u64;
     loop {
-        let mut buf = vec![0u8; 256 << 10];
+        // Reuse the consumer's spent chunks: no allocation or zeroing per
+        // chunk in the steady state.
+        let mut buf = spent.try_recv().unwrap_or_default();
+        buf.resize(CHUNK, 0);
         let mut n = 0;
         while n < buf.len() {
             match decoder.read(&mut buf[n..]) {
@@ -398,6 +406,7 @@ fn produce<R: Read>(
 /// The consumer side of [`produce`].
 struct ChannelReader {
     rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    spent: mpsc::Sender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
     /// Uncompressed bytes received, and the limit on them.
@@ -416,7 +425,10 @@ impl Read for ChannelReader {
                         self.exceeded = true;
                         return Err(io::Error::other("layer larger than the size limit"));
                     }
-                    self.cur = chunk;
+                    let old = std::mem::replace(&mut self.cur, chunk);
+                    if old.capacity() == CHUNK {
+                        let _ = self.spent.send(old);
+                    }
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
