@@ -9,6 +9,10 @@
 //! - `bridge_mode_release`: the same with the fast teardown
 //!   (`BridgeAttachment::release`: host end down and renamed, the pair left
 //!   to the namespace's asynchronous destruction, never waited for).
+//! - `bridge_setup_only`: only the `setup_bridge` call (veth created in
+//!   the container's netns, attached, hairpin, eth0 rename, address, route),
+//!   timed apart from namespace creation and teardown: what bridge
+//!   networking adds on top of a network namespace.
 //! - `bridge_mode_with_host`: `bridge_mode_release` plus creating the
 //!   sandbox host namespace and its bridge each time.
 //!
@@ -53,6 +57,20 @@ fn bench(c: &mut Criterion) {
             let ctr = NetNs::new().expect("netns");
             let att = setup_bridge(&host, &ctr, &cfg, "vethbench", addr).expect("setup");
             att.release().expect("release");
+        })
+    });
+
+    g.bench_function("bridge_setup_only", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let ctr = NetNs::new().expect("netns");
+                let t = std::time::Instant::now();
+                let att = setup_bridge(&host, &ctr, &cfg, "vethbench", addr).expect("setup");
+                total += t.elapsed();
+                att.release().expect("release");
+            }
+            total
         })
     });
 
