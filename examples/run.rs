@@ -94,7 +94,9 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
                     return Err(format!("--cpus {cpus}: expected a positive number of CPUs").into());
                 }
                 let period = 100_000u64;
-                // Rounded to whole microseconds of quota.
+                // Rounded to whole microseconds of quota; `cpus` was checked
+                // to lie in (0, 1024], so the value is positive and small.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 let quota = (cpus * 100_000.0).round().max(1000.0) as u64;
                 limits = limits.cpu_quota(quota, period);
                 limited = true;

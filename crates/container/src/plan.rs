@@ -163,6 +163,15 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
         data: None,
         optional: false,
     });
+    if user_ns {
+        // Become root of the new user namespace first: files and mounts
+        // made below must belong to a mapped user (EOVERFLOW otherwise).
+        ops.push(ChildOp::SetIds {
+            uid: 0,
+            gid: 0,
+            groups: Vec::new(),
+        });
+    }
     prepare_root(config, host, root, rootfs_mount, &mut ops);
     default_mounts(config, host, root, &mut ops);
     for m in &config.mounts {
@@ -231,7 +240,6 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
     if config.no_new_privs {
         ops.push(ChildOp::NoNewPrivs);
     }
-    let _ = user_ns;
     Plan {
         namespaces: config.namespaces,
         hostname: config.namespaces.contains(Namespaces::UTS).then(|| {

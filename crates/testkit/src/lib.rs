@@ -253,6 +253,58 @@ fn walk_dirs(p: &Path, out: &mut BTreeSet<PathBuf>) {
     }
 }
 
+/// The in-container probe: a small static binary (std only) that prints,
+/// as one JSON object, what a process sees from inside a container:
+/// hostname, ids and maps, capabilities, no_new_privs, namespaces, mounts,
+/// open fds, cgroups, limits, cwd, environment and arguments.
+///
+/// Built once per source version with the toolchain's `rustc` (statically
+/// linked, so it runs in any root file system) into the system temp
+/// directory; returns its path. Panics, naming the compiler's output, if it
+/// cannot be built.
+pub fn probe_binary() -> PathBuf {
+    use std::sync::OnceLock;
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let src = include_str!("../probe/hull-probe.rs");
+        let hash = src.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let dir = std::env::temp_dir().join(format!("hull-probe-{hash:016x}"));
+        let bin = dir.join("hull-probe");
+        if bin.exists() {
+            return bin;
+        }
+        std::fs::create_dir_all(&dir).expect("probe build dir");
+        let src_path = dir.join("hull-probe.rs");
+        std::fs::write(&src_path, src).expect("probe source");
+        let tmp = dir.join(format!("hull-probe.{}", std::process::id()));
+        let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+        let out = std::process::Command::new(rustc)
+            .args([
+                "--edition",
+                "2021",
+                "-O",
+                "-C",
+                "target-feature=+crt-static",
+                "-o",
+            ])
+            .arg(&tmp)
+            .arg(&src_path)
+            .output()
+            .expect("run rustc for the probe");
+        assert!(
+            out.status.success(),
+            "building the probe failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Renamed into place: concurrent test binaries never see half a file.
+        std::fs::rename(&tmp, &bin).expect("install probe");
+        bin
+    })
+    .clone()
+}
+
 /// True when the process runs as root (uid 0). Integration tests that need
 /// root print a line and return early otherwise.
 pub fn is_root() -> bool {
