@@ -83,6 +83,7 @@ impl ImageLayout {
         tag: &str,
         opts: &CommitOptions,
     ) -> Result<Descriptor> {
+        let lock = self.lock()?;
         let base = base.map(|b| self.resolve(b, &opts.platform)).transpose()?;
         let layer = self.write_layer(source, &opts.diff)?;
         let mut config: ImageConfiguration = match &base {
@@ -159,7 +160,8 @@ impl ImageLayout {
             .platform(platform)
             .build()
             .map_err(spec_err)?;
-        self.tag(tag, &desc)?;
+        self.tag_locked(tag, &desc)?;
+        drop(lock);
         Ok(desc)
     }
 }

@@ -55,6 +55,7 @@ pub fn import_docker_archive<R: Read>(
     layout: &ImageLayout,
     archive: R,
 ) -> Result<Vec<ImportedImage>> {
+    let _lock = layout.lock()?;
     let mut members: HashMap<String, Member> = HashMap::new();
     let mut manifest_json: Option<Vec<u8>> = None;
     let mut written: Vec<Digest> = Vec::new();
@@ -216,7 +217,7 @@ pub fn import_docker_archive<R: Read>(
             })
             .unwrap_or_default();
         for t in &tags {
-            layout.tag(t, &md)?;
+            layout.tag_locked(t, &md)?;
         }
         out.push(ImportedImage { manifest: md, tags });
     }

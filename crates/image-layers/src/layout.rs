@@ -516,6 +516,12 @@ impl ImageLayout {
     /// # Errors
     /// [`Error::InvalidRefName`], [`Error::BlobNotFound`], index errors.
     pub fn tag(&self, name: &str, descriptor: &Descriptor) -> Result<()> {
+        let _lock = self.lock()?;
+        self.tag_locked(name, descriptor)
+    }
+
+    /// [`ImageLayout::tag`] for a caller already holding [`ImageLayout::lock`].
+    pub(crate) fn tag_locked(&self, name: &str, descriptor: &Descriptor) -> Result<()> {
         check_ref_name(name)?;
         if !self.has_blob(descriptor.digest())? {
             return Err(Error::BlobNotFound {
@@ -544,6 +550,7 @@ impl ImageLayout {
     /// # Errors
     /// Index errors.
     pub fn untag(&self, name: &str) -> Result<bool> {
+        let _lock = self.lock()?;
         let mut index = self.index()?;
         let before = index.manifests().len();
         let manifests: Vec<Descriptor> = index
@@ -593,6 +600,7 @@ impl ImageLayout {
     /// # Errors
     /// Those of [`ImageLayout::reachable`], [`Error::Walk`].
     pub fn gc(&self) -> Result<GcStats> {
+        let _lock = self.lock()?;
         let keep = self.reachable()?;
         let dir = self.root.join("blobs/sha256");
         let mut stats = GcStats::default();
@@ -615,9 +623,56 @@ impl ImageLayout {
             stats.removed += 1;
             stats.bytes += len;
         }
+        // Temporary files of writers that died long ago.
+        let tmp = self.root.join(".tmp");
+        if let Ok(rd) = fs::read_dir(&tmp) {
+            let day = std::time::Duration::from_secs(24 * 3600);
+            for ent in rd.flatten() {
+                let old = ent
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > day);
+                if old && ent.file_name() != "lock" {
+                    let _ = fs::remove_file(ent.path());
+                }
+            }
+        }
         Ok(stats)
     }
+
+    /// Takes the layout's exclusive lock (`flock(2)` on `.tmp/lock`), held
+    /// until the guard is dropped. [`ImageLayout::tag`], `untag`, `gc`,
+    /// `commit` and the docker import take it themselves; hold it across
+    /// writing blobs and tagging them when a `gc` may run concurrently, so
+    /// the new blobs are not collected before they are referenced.
+    ///
+    /// # Errors
+    /// [`Error::CreateLayout`] if the lock file cannot be opened or locked.
+    pub fn lock(&self) -> Result<LayoutLock> {
+        let tmp = self.root.join(".tmp");
+        let path = tmp.join("lock");
+        let err = |source| Error::CreateLayout {
+            path: path.clone(),
+            source,
+        };
+        fs::create_dir_all(&tmp).map_err(err)?;
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(err)?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| err(e.into()))?;
+        Ok(LayoutLock(f))
+    }
 }
+
+/// The layout's exclusive lock; released on drop.
+#[derive(Debug)]
+pub struct LayoutLock(#[allow(dead_code)] File);
 
 /// The `org.opencontainers.image.ref.name` annotation of a descriptor.
 pub fn ref_name(d: &Descriptor) -> Option<&str> {

@@ -52,7 +52,7 @@ pub use error::{Error, Result};
 pub use image::UnpackProgress;
 pub use layout::{
     BlobReader, BlobWriter, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, GcStats, ImageLayout,
-    MAX_JSON_SIZE, PlatformSpec, REF_NAME_ANNOTATION, ResolvedImage, ref_name,
+    LayoutLock, MAX_JSON_SIZE, PlatformSpec, REF_NAME_ANNOTATION, ResolvedImage, ref_name,
 };
 pub use unpack::{
     ApplyOptions, ApplyStats, Compression, DOCKER_FOREIGN_LAYER_GZIP, DOCKER_LAYER_GZIP,

@@ -307,3 +307,62 @@ fn docker_media_types_and_full_config_are_read() {
     assert_eq!(fs::read(root.join("etc/app.conf")).unwrap(), b"conf");
     assert_eq!(layout.gc().unwrap().removed, 0);
 }
+
+#[test]
+fn gc_waits_for_the_layout_lock() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let layout = ImageLayout::create(dir.path()).unwrap();
+    let lock = layout.lock().unwrap();
+    // A blob written under the lock, not yet tagged.
+    let (d, _) = layout.write_blob(b"pending").unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let (l2, done2) = (layout.clone(), done.clone());
+    let t = std::thread::spawn(move || {
+        let st = l2.gc().unwrap();
+        done2.store(true, Ordering::SeqCst);
+        st
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        !done.load(Ordering::SeqCst),
+        "gc ran while the lock was held"
+    );
+    assert!(layout.has_blob(&d).unwrap());
+    drop(lock);
+    assert_eq!(t.join().unwrap().removed, 1);
+}
+
+#[test]
+fn failed_commit_leaves_no_temporary_files() {
+    use hull_image_layers::CommitOptions;
+    use hull_image_layers::diff::DiffSource;
+    let dir = tempfile::tempdir().unwrap();
+    let layout = ImageLayout::create(dir.path().join("L")).unwrap();
+    let missing = dir.path().join("missing");
+    let e = layout
+        .commit(
+            None,
+            &DiffSource::Trees {
+                lower: &missing,
+                upper: &missing,
+            },
+            "x",
+            &CommitOptions::default(),
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::Walk { .. }), "{e}");
+    let left: Vec<_> = fs::read_dir(dir.path().join("L/.tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec!["lock"]);
+    assert_eq!(
+        fs::read_dir(dir.path().join("L/blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(layout.tags().unwrap().is_empty());
+}
