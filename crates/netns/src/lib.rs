@@ -54,6 +54,7 @@
 #![deny(missing_docs)]
 
 mod cidr;
+mod endpoint;
 mod error;
 mod files;
 mod ipam;
@@ -64,6 +65,7 @@ mod ports;
 mod sys;
 
 pub use cidr::IpCidr;
+pub use endpoint::{BridgeNetwork, Endpoint};
 pub use error::{Error, Result};
 pub use files::{
     HostsEntry, hostname_file, hosts_file, resolv_conf, resolv_conf_from_host, validate_hostname,

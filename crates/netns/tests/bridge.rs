@@ -295,3 +295,45 @@ fn bridge_mode_with_ipv6() {
     aa.remove().unwrap();
     ab.remove().unwrap();
 }
+
+#[test]
+fn bridge_network_endpoints_free_veth_and_address() {
+    require_root!();
+    let before = Snapshot::take();
+    let state = TempDir::new();
+    {
+        let host = NetNs::new().unwrap();
+        let cfg = BridgeConfig::builder("hullbr3", "198.18.14.0/29".parse().unwrap())
+            .build()
+            .unwrap();
+        let net = hull_netns::BridgeNetwork::new(cfg, &state.0).unwrap();
+        let a = NetNs::new().unwrap();
+        let b = NetNs::new().unwrap();
+        let ea = net.connect(&host, &a, "ctr-a").unwrap();
+        let eb = net.connect(&host, &b, "ctr-b").unwrap();
+        assert_eq!(ea.addr().to_string(), "198.18.14.2/29");
+        assert_eq!(eb.addr().to_string(), "198.18.14.3/29");
+        assert!(ping(&a, "198.18.14.3"));
+        // A failed connect (the id's veth name is taken) releases its address.
+        let c = NetNs::new().unwrap();
+        assert!(matches!(
+            net.connect(&host, &c, "ctr-a"),
+            Err(Error::LinkExists { .. })
+        ));
+        assert_eq!(net.ipam().allocations().unwrap().len(), 2);
+
+        let hn = host.netlink().unwrap();
+        let veth_b = eb.host_veth().to_string();
+        ea.remove().unwrap();
+        eb.release().unwrap();
+        assert!(!hn.link_exists(&veth_b).unwrap());
+        assert!(net.ipam().allocations().unwrap().is_empty());
+        // Drop does the same.
+        let ec = net.connect(&host, &c, "ctr-c").unwrap();
+        let veth_c = ec.host_veth().to_string();
+        drop(ec);
+        assert!(!hn.link_exists(&veth_c).unwrap());
+        assert!(net.ipam().allocations().unwrap().is_empty());
+    }
+    before.assert_no_leaks(&[]);
+}
