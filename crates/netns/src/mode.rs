@@ -300,9 +300,9 @@ impl BridgeAttachment {
     /// Deletes the host-side veth (and so the container end) now.
     ///
     /// The kernel's device unregistration waits for RCU grace periods, so
-    /// this takes tens of milliseconds on a busy machine; [`release`]
-    /// (Self::release) avoids that when the container's namespace is going
-    /// away anyway.
+    /// this takes tens of milliseconds on a busy machine;
+    /// [`release`](Self::release) avoids that when the container's
+    /// namespace is going away anyway.
     ///
     /// # Errors
     /// As [`Netlink::delete_link`]; a veth already gone (its namespace
