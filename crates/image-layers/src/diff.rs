@@ -20,8 +20,9 @@ use crate::unpack::Compression;
 #[derive(Debug, Clone, Copy)]
 pub enum DiffSource<'a> {
     /// An overlayfs upper directory: its files are the changes, 0:0
-    /// character devices (or files marked `trusted.overlay.whiteout`) are
-    /// whiteouts, `trusted.overlay.opaque=y` marks opaque directories.
+    /// character devices (or empty files marked `trusted.overlay.whiteout`)
+    /// are whiteouts, `trusted.overlay.opaque=y` marks opaque directories
+    /// (the `user.overlay.*` forms of a `userxattr` mount too).
     /// Redirected (renamed) directories and metacopy files are not
     /// supported: mount with `redirect_dir=off,metacopy=off`.
     OverlayUpper(&'a Path),
@@ -296,7 +297,8 @@ impl Collector<'_> {
             }
             if ft.is_file()
                 && um.size() == 0
-                && get_xattr(&up, "trusted.overlay.whiteout").is_some()
+                && (get_xattr(&up, "trusted.overlay.whiteout").is_some()
+                    || get_xattr(&up, "user.overlay.whiteout").is_some())
             {
                 self.changes.insert(k, Change::Whiteout);
                 continue;
@@ -306,10 +308,12 @@ impl Collector<'_> {
             }
             self.note_link(&k, &up, &um);
             if ft.is_dir() {
-                let opaque = matches!(
-                    get_xattr(&up, "trusted.overlay.opaque").as_deref(),
-                    Some(b"y")
-                );
+                let opaque = [
+                    get_xattr(&up, "trusted.overlay.opaque"),
+                    get_xattr(&up, "user.overlay.opaque"),
+                ]
+                .iter()
+                .any(|v| v.as_deref() == Some(b"y"));
                 self.changes.insert(k.clone(), Change::Add(up.clone(), um));
                 if opaque {
                     let mut ok = k.clone();

@@ -437,3 +437,32 @@ proptest! {
         prop_assert_eq!(xattrs_of(&out), xattrs_of(&upper));
     }
 }
+
+#[test]
+fn overlay_upper_with_user_xattr_markers() {
+    let t = tempfile::tempdir().unwrap();
+    let (base, upper, out) = (
+        t.path().join("base"),
+        t.path().join("upper"),
+        t.path().join("out"),
+    );
+    fs::create_dir_all(base.join("o/old")).unwrap();
+    fs::write(base.join("gone"), b"g").unwrap();
+    fs::write(base.join("keep"), b"k").unwrap();
+    fs::create_dir_all(upper.join("o")).unwrap();
+    fs::write(upper.join("o/new"), b"n").unwrap();
+    setxattr(&upper.join("o"), "user.overlay.opaque", b"y");
+    fs::write(upper.join("gone"), b"").unwrap();
+    setxattr(&upper.join("gone"), "user.overlay.whiteout", b"");
+    let layer = diff_bytes(&DiffSource::OverlayUpper(&upper), &plain());
+    cp_a(&base, &out);
+    apply_layer(
+        &out,
+        &layer[..],
+        Compression::None,
+        &ApplyOptions::default(),
+    )
+    .unwrap();
+    let names: Vec<String> = list_tree(&out).into_keys().collect();
+    assert_eq!(names, vec!["keep", "o", "o/new"]);
+}
