@@ -360,3 +360,69 @@ fn whiteout_and_recreate_in_one_layer_in_either_order() {
         );
     }
 }
+
+#[test]
+fn unprivileged_unpack_with_rootless_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    std::os::unix::fs::chown(&root, Some(1000), Some(1000)).unwrap();
+    let mut l = Layer::new();
+    l.raw(b"ro", EntryType::Directory, b"", b"", 0o555)
+        .file("ro/inside", b"written before the dir became read-only")
+        .raw(b"dev/sda", EntryType::Block, b"", b"", 0o600)
+        .raw_owned(
+            b"f",
+            EntryType::Regular,
+            b"f",
+            b"",
+            0o4755,
+            0,
+            0,
+            &[("user.ok", b"1"), ("trusted.no", b"1")],
+        );
+    let tar = l.tar();
+    let r2 = root.clone();
+    hull_testkit::in_child(0, move || {
+        // SAFETY: plain syscalls in a single-threaded forked child.
+        let ok = unsafe {
+            libc::setgroups(0, std::ptr::null()) == 0
+                && libc::setgid(1000) == 0
+                && libc::setuid(1000) == 0
+        };
+        if !ok {
+            return Err("drop privileges".into());
+        }
+        let strict = ApplyOptions {
+            devices: DevicePolicy::Skip,
+            ..Default::default()
+        };
+        // Keeping the layer's root ownership needs CAP_CHOWN.
+        match apply_layer(&r2, &tar[..], Compression::None, &strict) {
+            Err(Error::Unpack {
+                op: "fchownat" | "fchown",
+                ..
+            }) => {}
+            other => return Err(format!("expected a chown failure, got {other:?}")),
+        }
+        let _ = fs::remove_file(r2.join(hull_image_layers::INCOMPLETE_MARKER));
+        let opts = ApplyOptions {
+            ownership: Ownership::Ignore,
+            devices: DevicePolicy::Skip,
+            ..Default::default()
+        };
+        apply_layer(&r2, &tar[..], Compression::None, &opts).map_err(|e| e.to_string())?;
+        Ok(())
+    });
+    assert_eq!(fs::metadata(root.join("ro")).unwrap().mode() & 0o777, 0o555);
+    assert!(root.join("ro/inside").exists());
+    assert!(!root.join("dev/sda").exists());
+    let f = fs::metadata(root.join("f")).unwrap();
+    assert_eq!((f.uid(), f.mode() & 0o7777), (1000, 0o4755));
+    assert_eq!(
+        xattr(&root.join("f"), "user.ok").as_deref(),
+        Some(&b"1"[..])
+    );
+    assert_eq!(xattr(&root.join("f"), "trusted.no"), None);
+    assert!(!is_incomplete(&root));
+}
