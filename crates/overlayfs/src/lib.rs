@@ -5,9 +5,10 @@
 //!   layers (**the first is the top-most**), an optional upper and work
 //!   directory (without them the overlay is read-only), the mount point and
 //!   [`Options`]. [`Overlay::mount`] mounts it with fsopen/fsconfig/fsmount/
-//!   move_mount, passing each layer as a file descriptor (`lowerdir+`), so
-//!   the one-page limit of mount(2) does not apply and 500 layers mount; on
-//!   kernels without that it falls back to mount(2).
+//!   move_mount, adding one layer per fsconfig call (`lowerdir+`, as a path
+//!   or, for paths over fsconfig's 255-byte string limit, as a file
+//!   descriptor), so the one-page limit of mount(2) does not apply and 500
+//!   layers mount; on kernels without that it falls back to mount(2).
 //!   [`Overlay::fsconfig_params`] gives the same configuration as plain data
 //!   for a caller that runs fsconfig itself (in a forked child, in another
 //!   mount namespace), and [`Overlay::mount_detached`] a detached mount fd

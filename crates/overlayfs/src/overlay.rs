@@ -73,9 +73,10 @@ impl Xino {
 /// Which kernel interface mounts the overlay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum MountApi {
-    /// The new mount API where the kernel has it (layers passed one at a
-    /// time as file descriptors, no length limit; as path strings on Linux
-    /// 6.8 to 6.12), else mount(2).
+    /// The new mount API where the kernel has it, one fsconfig call per
+    /// layer: layers as path strings when every path fits fsconfig's
+    /// 255-byte string limit (the cheaper form), else as file descriptors
+    /// (no length limit, Linux 6.13+); mount(2) on older kernels.
     #[default]
     Auto,
     /// fsopen/fsconfig/fsmount/move_mount only, each layer opened here and
@@ -508,17 +509,9 @@ impl Overlay {
             MountApi::Legacy => self.mount_legacy(),
             MountApi::New => self.mount_new(Layers::Fds),
             MountApi::NewPaths => self.mount_new(Layers::Paths),
-            MountApi::Auto => match self.mount_new(Layers::Fds) {
-                Ok(m) => Ok(m),
-                Err(e) if new_api_unavailable(&e) => {
-                    let fits = self.fsconfig_params().is_ok();
-                    match fits.then(|| self.mount_new(Layers::Paths)) {
-                        Some(Ok(m)) => Ok(m),
-                        Some(Err(e)) if !new_api_unavailable(&e) => Err(e),
-                        _ => self.mount_legacy(),
-                    }
-                }
-                Err(e) => Err(e),
+            MountApi::Auto => match self.mount_new(self.preferred_layers()) {
+                Err(e) if new_api_unavailable(&e) => self.mount_legacy(),
+                other => other,
             },
         }
     }
@@ -545,12 +538,24 @@ impl Overlay {
     /// inside a container root), or drops it to discard the overlay. The fd
     /// keeps the mount busy: close it once attached, before unmounting.
     ///
+    /// Layers go as path strings when they all fit, else as file
+    /// descriptors, as with [`MountApi::Auto`].
+    ///
     /// # Errors
     /// As [`Overlay::mount_with`] for [`MountApi::New`], except
     /// [`Error::MoveMount`].
     #[doc(alias = "fsmount")]
     pub fn mount_detached(&self) -> Result<OwnedFd> {
-        self.mount_detached_with(Layers::Fds)
+        self.mount_detached_with(self.preferred_layers())
+    }
+
+    /// Path strings (one syscall per layer, and the kernel keeps the name
+    /// as given) unless a path is too long for fsconfig: then fds.
+    fn preferred_layers(&self) -> Layers {
+        let fits = self
+            .paths()
+            .all(|(_, p)| p.as_os_str().len() <= FSCONFIG_MAX_STRING);
+        if fits { Layers::Paths } else { Layers::Fds }
     }
 
     /// The fsconfig(2) calls that configure this overlay, in order: one
