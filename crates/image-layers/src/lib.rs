@@ -10,27 +10,41 @@
 //!   tags, untag and garbage collection.
 //! - [`apply_layer`]: applies a tar layer (plain, gzip or zstd) onto a
 //!   directory, confined to it: every write is anchored at a directory fd and
-//!   resolved with `openat2(RESOLVE_IN_ROOT)`, so hostile paths, symlinks and
-//!   hardlinks cannot reach outside. Whiteouts and opaque directories follow
+//!   resolved with `openat2(RESOLVE_IN_ROOT)` (or an equivalent user-space
+//!   walk, see [`Resolver`]), so hostile paths, symlinks and hardlinks cannot
+//!   reach outside. Whiteouts and opaque directories follow
 //!   the image spec; the diff_id is checked.
 //! - [`diff`]: turns an overlay upper directory or the difference of two
 //!   trees into a deterministic layer, and [`ImageLayout::commit`] writes it
 //!   as a new image.
-//! - [`snapshot::Snapshotter`]: containerd-style snapshots, each layer extracted once
-//!   into a directory keyed by its chain ID, ready to stack as overlay lower
-//!   directories.
+//! - [`snapshot::Snapshotter`]: containerd-style snapshots, each layer
+//!   extracted once into a directory keyed by its chain ID, ready to stack as
+//!   overlay lower directories.
 //! - [`import_docker_archive`]: imports a `docker save` archive.
 //!
-//! ```no_run
-//! use hull_image_layers::{ApplyOptions, ImageLayout, PlatformSpec};
+//! Build a one-layer image from a directory, then unpack it elsewhere:
 //!
-//! let layout = ImageLayout::open("/var/lib/images/alpine")?;
-//! for tag in layout.tags()? {
-//!     println!("{tag}");
-//! }
-//! layout.unpack("latest", &PlatformSpec::default(), "/tmp/rootfs".as_ref(),
-//!               &ApplyOptions::default(), &mut |_| {})?;
-//! # Ok::<(), hull_image_layers::Error>(())
+//! ```
+//! use hull_image_layers::diff::DiffSource;
+//! use hull_image_layers::{ApplyOptions, CommitOptions, ImageLayout, PlatformSpec};
+//!
+//! let work = std::env::temp_dir().join(format!("hull-image-doc-{}", std::process::id()));
+//! let (empty, tree) = (work.join("empty"), work.join("tree"));
+//! std::fs::create_dir_all(&empty)?;
+//! std::fs::create_dir_all(tree.join("etc"))?;
+//! std::fs::write(tree.join("etc/hostname"), "box\n")?;
+//!
+//! let layout = ImageLayout::create(work.join("layout"))?;
+//! layout.commit(None, &DiffSource::Trees { lower: &empty, upper: &tree }, "demo:1",
+//!               &CommitOptions::default())?;
+//! assert_eq!(layout.tags()?, vec!["demo:1"]);
+//!
+//! let rootfs = work.join("rootfs");
+//! layout.unpack("demo:1", &PlatformSpec::default(), &rootfs, &ApplyOptions::default(),
+//!               &mut |_progress| {})?;
+//! assert_eq!(std::fs::read_to_string(rootfs.join("etc/hostname"))?, "box\n");
+//! std::fs::remove_dir_all(&work)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![deny(unsafe_code)]
