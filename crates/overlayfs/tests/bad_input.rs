@@ -287,6 +287,11 @@ fn path_over_fsconfig_string_limit_mounts_by_fd_only() {
         ov.mount_with(MountApi::New)
             .map_err(e("by fd"))?
             .unmount()
+            .map_err(e("unmount"))?;
+        // Auto picks file descriptors for it by itself.
+        ov.mount()
+            .map_err(e("auto"))?
+            .unmount()
             .map_err(e("unmount"))
     });
 }
