@@ -1,6 +1,7 @@
 //! Mount + unmount time of an overlay with 1, 10, 100 and 500 lower layers
 //! (plus an upper dir), through the new mount API (layers as file
-//! descriptors, `new_api`, or as path strings, `new_api_paths`) and through
+//! descriptors, `new_api_fds`, or as path strings, `new_api_paths`, which
+//! `MountApi::Auto` uses when the paths fit) and through
 //! mount(2) side by side where the option string fits in mount(2)'s one
 //! page; and the cost of `build()` (validation).
 //!
@@ -104,7 +105,7 @@ fn bench(c: &mut Criterion, root: &Path) {
         .collect();
     let mut g = c.benchmark_group("overlay_mount_unmount");
     for (n, ov) in &overlays {
-        g.bench_with_input(BenchmarkId::new("new_api", n), ov, |b, ov| {
+        g.bench_with_input(BenchmarkId::new("new_api_fds", n), ov, |b, ov| {
             b.iter(|| {
                 ov.mount_with(MountApi::New)
                     .expect("mount")
