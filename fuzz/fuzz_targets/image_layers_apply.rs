@@ -1,5 +1,6 @@
 //! Applies arbitrary bytes as a layer (compression guessed from the magic)
-//! into a fresh root and checks that nothing outside the root changed.
+//! into a fresh root (with openat2 or the user-space resolver) and checks
+//! that nothing outside the root changed.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -7,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use hull_image_layers::{ApplyOptions, Compression, apply_layer};
+use hull_image_layers::{ApplyOptions, Compression, Resolver, apply_layer};
 use libfuzzer_sys::fuzz_target;
 
 fn listing(dir: &Path, skip: &Path, out: &mut BTreeMap<String, (u32, u64, Vec<u8>)>) {
