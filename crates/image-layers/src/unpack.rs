@@ -182,7 +182,9 @@ pub struct ApplyOptions {
     pub xattrs: XattrPolicy,
     /// Whiteouts.
     pub whiteouts: WhiteoutMode,
-    /// Largest regular file accepted, if limited.
+    /// Largest regular file accepted, if limited. This also bounds GNU
+    /// sparse entries, whose expanded size can be far larger than the
+    /// stream (and than [`ApplyOptions::max_layer_size`] sees).
     pub max_entry_size: Option<u64>,
     /// Largest uncompressed layer accepted, if limited (a guard against
     /// decompression bombs).
