@@ -246,8 +246,43 @@ pub enum Error {
     },
 }
 
+/// The kernel's answer to a failed netlink request: the error number
+/// and, when the kernel gave one, its extended-ack message (for example
+/// "Local and remote address must be from the same family"). Carried as
+/// the inner error of the `io::Error` sources above.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelError {
+    /// The errno.
+    pub errno: i32,
+    /// The kernel's explanation.
+    pub message: String,
+}
+
+impl std::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({})",
+            io::Error::from_raw_os_error(self.errno),
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+/// The errno of an `io::Error`, also when it wraps a [`KernelError`].
+pub(crate) fn errno_of(e: &io::Error) -> Option<i32> {
+    e.raw_os_error().or_else(|| {
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<KernelError>())
+            .map(|k| k.errno)
+    })
+}
+
 impl Error {
-    /// The OS error number underneath, if there is one.
+    /// The OS error number underneath, if there is one (also when the
+    /// kernel added an extended-ack message).
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Error::Socket { source }
@@ -264,7 +299,7 @@ impl Error {
             | Error::Dump { source, .. }
             | Error::Sysctl { source, .. }
             | Error::IpamState { source, .. }
-            | Error::NftSpawn { source, .. } => source.raw_os_error(),
+            | Error::NftSpawn { source, .. } => errno_of(source),
             _ => None,
         }
     }

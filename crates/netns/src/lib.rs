@@ -66,7 +66,7 @@ mod sys;
 
 pub use cidr::IpCidr;
 pub use endpoint::{BridgeNetwork, Endpoint};
-pub use error::{Error, Result};
+pub use error::{Error, KernelError, Result};
 pub use files::{
     HostsEntry, hostname_file, hosts_file, resolv_conf, resolv_conf_from_host, validate_hostname,
 };

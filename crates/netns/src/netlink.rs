@@ -26,7 +26,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
 use crate::cidr::IpCidr;
-use crate::error::{Error, Result};
+use crate::error::{Error, KernelError, Result, errno_of};
 use crate::netns::run_in_netns;
 
 /// The longest interface name the kernel accepts (`IFNAMSIZ - 1`).
@@ -320,6 +320,65 @@ impl Vxlan {
     }
 }
 
+/// `NLM_F_CAPPED`: the error message carries only the request's header.
+const NLM_F_CAPPED: u16 = 0x100;
+/// `NLM_F_ACK_TLVS`: extended-ack attributes follow the request.
+const NLM_F_ACK_TLVS: u16 = 0x200;
+/// `NLMSGERR_ATTR_MSG`: the kernel's error text.
+const NLMSGERR_ATTR_MSG: u16 = 1;
+
+/// Turns a netlink error into an `io::Error`, with the kernel's
+/// extended-ack message when there is one. `payload` is what follows the
+/// errno: the request (whole, or only its header when capped), then the
+/// attributes.
+fn kernel_error(errno: i32, flags: u16, payload: &[u8]) -> io::Error {
+    let plain = || io::Error::from_raw_os_error(errno);
+    if flags & NLM_F_ACK_TLVS == 0 {
+        return plain();
+    }
+    let mut off = if flags & NLM_F_CAPPED != 0 {
+        16
+    } else {
+        let len = payload
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_ne_bytes)
+            .and_then(|l| usize::try_from(l).ok());
+        match len {
+            Some(l) => l.saturating_add(3) & !3,
+            None => return plain(),
+        }
+    };
+    while let Some(hdr) = payload.get(off..off.saturating_add(4)) {
+        let len = usize::from(u16::from_ne_bytes([hdr[0], hdr[1]]));
+        let kind = u16::from_ne_bytes([hdr[2], hdr[3]]) & 0x3fff;
+        if len < 4 {
+            break;
+        }
+        if kind == NLMSGERR_ATTR_MSG {
+            let Some(v) = payload.get(off + 4..off + len) else {
+                break;
+            };
+            let text = String::from_utf8_lossy(v)
+                .trim_end_matches('\0')
+                .to_string();
+            if text.is_empty() {
+                break;
+            }
+            let kind = plain().kind();
+            return io::Error::new(
+                kind,
+                KernelError {
+                    errno,
+                    message: text,
+                },
+            );
+        }
+        off = off.saturating_add((len + 3) & !3);
+    }
+    plain()
+}
+
 fn retry_eintr<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     loop {
         match f() {
@@ -438,7 +497,13 @@ impl Netlink {
                 match msg.payload {
                     NetlinkPayload::Done(_) => return Ok(out),
                     NetlinkPayload::Error(e) => match e.code {
-                        Some(code) => return Err(io::Error::from_raw_os_error(-code.get())),
+                        Some(code) => {
+                            return Err(kernel_error(
+                                code.get().saturating_neg(),
+                                msg.header.flags,
+                                &e.header,
+                            ));
+                        }
                         None if !dump => return Ok(out),
                         None => {}
                     },
@@ -514,7 +579,7 @@ impl Netlink {
                     _ => None,
                 })
                 .ok_or_else(not_found),
-            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Err(not_found()),
+            Err(e) if errno_of(&e) == Some(libc::ENODEV) => Err(not_found()),
             Err(source) => Err(Error::Link {
                 op: "get",
                 name: name.to_string(),
@@ -643,7 +708,7 @@ impl Netlink {
         m.attributes.extend(attributes);
         match self.ack(RouteNetlinkMessage::NewLink(m), NLM_F_CREATE | NLM_F_EXCL) {
             Ok(()) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Err(Error::LinkExists {
+            Err(e) if errno_of(&e) == Some(libc::EEXIST) => Err(Error::LinkExists {
                 name: name.to_string(),
             }),
             Err(source) => Err(Error::Link {
@@ -955,7 +1020,7 @@ impl Netlink {
         let m = self.route_message(r)?;
         match self.ack(RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_EXCL) {
             Ok(()) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::ENETUNREACH) && r.gateway.is_some() => {
+            Err(e) if errno_of(&e) == Some(libc::ENETUNREACH) && r.gateway.is_some() => {
                 Err(Error::GatewayUnreachable {
                     gateway: r.gateway.unwrap_or(IpAddr::from([0, 0, 0, 0])),
                 })
@@ -1080,6 +1145,42 @@ mod tests {
                 matches!(validate_ifname(bad), Err(Error::InvalidIfName { .. })),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn extended_ack_message_is_kept() {
+        // A capped error: 16 bytes of request header, then one MSG
+        // attribute "bad mtu\0" (4 + 8 bytes) and an OFFS attribute.
+        let mut p = vec![0u8; 16];
+        p.extend_from_slice(&12u16.to_ne_bytes());
+        p.extend_from_slice(&1u16.to_ne_bytes());
+        p.extend_from_slice(b"bad mtu\0");
+        p.extend_from_slice(&8u16.to_ne_bytes());
+        p.extend_from_slice(&2u16.to_ne_bytes());
+        p.extend_from_slice(&0u32.to_ne_bytes());
+        let e = kernel_error(libc::EINVAL, NLM_F_CAPPED | NLM_F_ACK_TLVS, &p);
+        assert_eq!(errno_of(&e), Some(libc::EINVAL));
+        assert!(e.to_string().contains("bad mtu"), "{e}");
+        // Without TLVs, or truncated, it is the plain errno.
+        assert_eq!(
+            kernel_error(libc::EEXIST, 0, &p).raw_os_error(),
+            Some(libc::EEXIST)
+        );
+        let e = kernel_error(libc::EINVAL, NLM_F_CAPPED | NLM_F_ACK_TLVS, &p[..20]);
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+        let e = kernel_error(libc::EINVAL, NLM_F_ACK_TLVS, &[0xff; 3]);
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn kernel_error_never_panics(
+            flags in proptest::prelude::any::<u16>(),
+            p in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96),
+        ) {
+            let e = kernel_error(libc::EINVAL, flags, &p);
+            proptest::prop_assert_eq!(errno_of(&e), Some(libc::EINVAL));
         }
     }
 

@@ -54,6 +54,14 @@ fn link_operations() {
     assert!(nl.link("d0").unwrap().up);
     nl.set_mtu("d0", 1400).unwrap();
     assert_eq!(nl.link("d0").unwrap().mtu, Some(1400));
+    // The kernel's extended-ack text reaches the error.
+    let e = nl.set_mtu("d0", 1 << 20).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
+    let source = std::error::Error::source(&e).expect("source");
+    assert!(
+        source.to_string().to_lowercase().contains("mtu"),
+        "no kernel message in {source}"
+    );
     nl.set_down("d0").unwrap();
     assert!(!nl.link("d0").unwrap().up);
     nl.rename("d0", "d1").unwrap();
