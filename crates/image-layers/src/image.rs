@@ -123,7 +123,9 @@ impl ImageLayout {
     /// not exist or be an empty directory. Layers are applied in a staging
     /// directory beside `target` that is renamed into place only when every
     /// layer applied and verified, so a failure leaves `target` untouched
-    /// (and the staging directory removed).
+    /// (and the staging directory removed). `report` is called about every
+    /// MiB of compressed input, from the thread that reads and decompresses
+    /// the layers.
     ///
     /// # Errors
     /// Those of [`ImageLayout::resolve`] and [`ImageLayout::apply_layer_blob`],
