@@ -139,9 +139,9 @@ fn mount(
     }
 }
 
-/// `dest` (absolute, inside the container) under `root`.
-fn under(root: &Path, dest: &Path) -> PathBuf {
-    root.join(dest.strip_prefix("/").unwrap_or(dest))
+/// `dest` (absolute, inside the container) relative to the root.
+fn under(dest: &Path) -> PathBuf {
+    dest.strip_prefix("/").unwrap_or(dest).to_path_buf()
 }
 
 /// Computes the plan. `root` is where the root file system is assembled on
@@ -173,9 +173,9 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
         });
     }
     prepare_root(config, host, root, rootfs_mount, &mut ops);
-    default_mounts(config, host, root, &mut ops);
+    default_mounts(config, host, &mut ops);
     for m in &config.mounts {
-        extra_mount(m, host, root, &mut ops);
+        extra_mount(m, host, &mut ops);
     }
     ops.push(ChildOp::PivotRoot {
         new_root: root.to_path_buf(),
@@ -252,6 +252,15 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
     }
 }
 
+/// Everything below is resolved inside the new root: a symlink in an
+/// untrusted root file system cannot redirect a mount or a new file outside
+/// it (CVE-2021-30465). Paths after this are relative to the root.
+fn resolve_in(root: &Path, ops: &mut Vec<ChildOp>) {
+    ops.push(ChildOp::ResolveIn {
+        root: root.to_path_buf(),
+    });
+}
+
 /// Makes `root` a mount point holding the root file system.
 fn prepare_root(
     config: &Config,
@@ -261,7 +270,10 @@ fn prepare_root(
     ops: &mut Vec<ChildOp>,
 ) {
     match &config.rootfs {
-        Rootfs::Overlay { .. } => ops.extend(rootfs_mount),
+        Rootfs::Overlay { .. } => {
+            ops.extend(rootfs_mount);
+            resolve_in(root, ops);
+        }
         Rootfs::Dir(dir) => {
             ops.push(mount(
                 &dir.to_string_lossy(),
@@ -270,6 +282,7 @@ fn prepare_root(
                 MS_BIND | MS_REC,
                 None,
             ));
+            resolve_in(root, ops);
         }
         Rootfs::Host => {
             ops.push(mount(
@@ -279,27 +292,28 @@ fn prepare_root(
                 MS_NOSUID | MS_NODEV,
                 Some("mode=755"),
             ));
+            resolve_in(root, ops);
             for d in ["usr", "etc", "root", "tmp", "var", "var/tmp", "run", "home"] {
                 let mode = if d.ends_with("tmp") { 0o1777 } else { 0o755 };
                 ops.push(ChildOp::Mkdir {
-                    path: root.join(d),
+                    path: PathBuf::from(d),
                     mode,
                 });
             }
             ops.push(mount(
                 "/usr",
-                root.join("usr"),
+                PathBuf::from("usr"),
                 None,
                 MS_BIND | MS_REC,
                 None,
             ));
             ops.push(ChildOp::ReadonlyPath {
-                path: root.join("usr"),
+                path: PathBuf::from("usr"),
             });
             for d in &host.usr_dirs {
                 ops.push(ChildOp::Symlink {
                     target: PathBuf::from("usr").join(d),
-                    link: root.join(d),
+                    link: PathBuf::from(d),
                 });
             }
             let hostname = config
@@ -315,11 +329,11 @@ fn prepare_root(
             ];
             for (path, data) in files {
                 ops.push(ChildOp::CreateFile {
-                    path: root.join(path),
+                    path: PathBuf::from(path),
                     mode: 0o644,
                 });
                 ops.push(ChildOp::WriteFile {
-                    path: root.join(path),
+                    path: PathBuf::from(path),
                     data: data.into_bytes(),
                 });
             }
@@ -329,8 +343,8 @@ fn prepare_root(
 
 /// runc's default mounts: /proc, /dev (tmpfs with the usual devices),
 /// /dev/pts, /dev/shm, /dev/mqueue, /sys read-only.
-fn default_mounts(config: &Config, host: &HostInfo, root: &Path, ops: &mut Vec<ChildOp>) {
-    let r = |p: &str| root.join(p);
+fn default_mounts(config: &Config, host: &HostInfo, ops: &mut Vec<ChildOp>) {
+    let r = |p: &str| PathBuf::from(p);
     for (d, mode) in [("proc", 0o555), ("dev", 0o755), ("sys", 0o555)] {
         ops.push(ChildOp::Mkdir { path: r(d), mode });
     }
@@ -397,7 +411,7 @@ fn default_mounts(config: &Config, host: &HostInfo, root: &Path, ops: &mut Vec<C
         ));
     }
     if !host.cgroup_mounts.is_empty() {
-        cgroup_fs(host, root, ops);
+        cgroup_fs(host, ops);
     }
     // Device nodes are bind mounts of the host's (mknod is refused in a user
     // namespace, and binding behaves the same everywhere).
@@ -443,8 +457,8 @@ fn default_mounts(config: &Config, host: &HostInfo, root: &Path, ops: &mut Vec<C
 /// directly on a unified host, otherwise a tmpfs with one mount per
 /// hierarchy, as runc does. Mounted inside the cgroup namespace, each shows
 /// the container's own cgroup as its root.
-fn cgroup_fs(host: &HostInfo, root: &Path, ops: &mut Vec<ChildOp>) {
-    let base = root.join("sys/fs/cgroup");
+fn cgroup_fs(host: &HostInfo, ops: &mut Vec<ChildOp>) {
+    let base = PathBuf::from("sys/fs/cgroup");
     let flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY;
     if let [(dir, fstype, _)] = host.cgroup_mounts.as_slice() {
         if dir.is_empty() && fstype == "cgroup2" {
@@ -480,8 +494,8 @@ fn cgroup_fs(host: &HostInfo, root: &Path, ops: &mut Vec<ChildOp>) {
     });
 }
 
-fn extra_mount(m: &Mount, host: &HostInfo, root: &Path, ops: &mut Vec<ChildOp>) {
-    let target = under(root, m.destination());
+fn extra_mount(m: &Mount, host: &HostInfo, ops: &mut Vec<ChildOp>) {
+    let target = under(m.destination());
     match m {
         Mount::Bind {
             source, readonly, ..
@@ -589,12 +603,29 @@ mod tests {
         assert!(proc_ < pivot && pivot < sysctl && sysctl < ro_sys && pivot < masked);
         assert!(bounding < ids && ids < caps && caps < nnp);
         // The bind of a file source creates a file to mount on.
-        assert!(ops.iter().any(|o| matches!(o, ChildOp::CreateFile { path, .. } if path == Path::new("/run/hull/web/rootfs/etc/host-name"))));
-        // Everything before pivot_root targets the new root.
-        for o in &ops[1..pivot] {
-            if let ChildOp::Mount { target, .. } = o {
-                assert!(target.starts_with("/run/hull/web/rootfs"), "{target:?}");
-            }
+        assert!(ops.iter().any(
+            |o| matches!(o, ChildOp::CreateFile { path, .. } if path == Path::new("etc/host-name"))
+        ));
+        // The root is mounted, then everything up to pivot_root is resolved
+        // inside it: every later target is relative.
+        let resolve = position(
+            ops,
+            |o| matches!(o, ChildOp::ResolveIn { root } if root == Path::new("/run/hull/web/rootfs")),
+        );
+        assert!(
+            matches!(&ops[resolve - 1], ChildOp::Mount { target, .. } if target == Path::new("/run/hull/web/rootfs"))
+        );
+        for o in &ops[resolve + 1..pivot] {
+            let target = match o {
+                ChildOp::Mount { target, .. } => target,
+                ChildOp::Mkdir { path, .. }
+                | ChildOp::CreateFile { path, .. }
+                | ChildOp::ReadonlyPath { path } => path,
+                ChildOp::Symlink { link, .. } => link,
+                ChildOp::WriteFile { path, .. } => path,
+                _ => continue,
+            };
+            assert!(target.is_relative(), "{o:?}");
         }
         assert_eq!(p.hostname.as_deref(), Some("web"));
     }

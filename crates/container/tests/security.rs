@@ -304,3 +304,36 @@ fn s13_no_signal_after_the_process_is_reaped() {
     // The pid may be reused by now; the container refuses to signal it.
     assert!(matches!(c.kill(libc::SIGKILL), Err(Error::State { .. })));
 }
+
+#[test]
+fn cve_2021_30465_mount_targets_resolved_inside_the_root() {
+    require_root!();
+    if !std::path::Path::new("/bin/busybox").exists() {
+        eprintln!("skipped: busybox-static not installed");
+        return;
+    }
+    let rt = Runtime::new();
+    // A hostile root file system: /dev is a symlink to a host directory.
+    let escape = rt.0.join("host-dir");
+    std::fs::create_dir_all(&escape).unwrap();
+    let rootfs = rt.0.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    std::os::unix::fs::symlink(&escape, rootfs.join("dev")).unwrap();
+    let err = rt
+        .builder("escape")
+        .rootfs(hull_container::Rootfs::Dir(rootfs.clone()))
+        .args(["sh", "-c", "true"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap_err();
+    // Resolved inside the root, the link leads nowhere: a typed error naming
+    // the target, and nothing made in the host directory it pointed at.
+    assert!(err.to_string().contains("dev"), "{err}");
+    assert!(
+        std::fs::read_dir(&escape).unwrap().next().is_none(),
+        "wrote outside the root"
+    );
+}

@@ -35,6 +35,17 @@ pub enum ChildOp {
         /// Skip when the target does not exist.
         optional: bool,
     },
+    /// From here on, *relative* paths in the targets of later ops (mount
+    /// points, directories, files and links to create, read-only paths)
+    /// are resolved inside `root` with openat2(RESOLVE_IN_ROOT): `..`,
+    /// absolute symlinks and magic links cannot lead outside it, even if the
+    /// tree changes meanwhile, and mounts go onto the resolved fd
+    /// (CVE-2021-30465). Sources and absolute paths are unaffected;
+    /// [`ChildOp::PivotRoot`] ends it.
+    ResolveIn {
+        /// The directory (a mount point by then) to resolve in.
+        root: PathBuf,
+    },
     /// Makes `new_root` the root: chdir, `pivot_root(".", ".")`, detach the
     /// old root, chdir("/"). `new_root` must be a mount point.
     PivotRoot {
@@ -198,6 +209,7 @@ pub(crate) mod code {
     pub const BOUNDING_SET: u32 = 14;
     pub const FS_MOUNT: u32 = 16;
     pub const SET_CTTY: u32 = 17;
+    pub const RESOLVE_IN: u32 = 18;
 }
 
 /// The raw form the child runs: an opcode and six machine words (pointers
@@ -279,6 +291,14 @@ pub(crate) fn prepare(ops: &[ChildOp]) -> Result<PreparedOps> {
                     ],
                 },
                 target.clone(),
+            ),
+            ChildOp::ResolveIn { root } => (
+                RawOp {
+                    code: code::RESOLVE_IN,
+                    a: [c(root, s)?, 0, 0, 0, 0, 0],
+                    ..RawOp::default()
+                },
+                root.clone(),
             ),
             ChildOp::PivotRoot { new_root } => (
                 RawOp {

@@ -404,22 +404,146 @@ fn run_init(plan: &Plan, main: i32) -> ! {
 
 /// Runs the caller's extra steps ([`crate::ChildOp`]) in order.
 fn run_ops(plan: &Plan) {
+    // The directory relative targets are resolved in (ChildOp::ResolveIn).
+    let mut root_fd: i32 = -1;
     for i in 0..plan.n_ops {
         // SAFETY: `ops` points to `n_ops` prepared entries.
         let op = unsafe { &*plan.ops.add(i) };
-        let r = run_op(op);
+        let r = match op.code {
+            code::RESOLVE_IN | code::PIVOT_ROOT => {
+                close(root_fd);
+                root_fd = -1;
+                if op.code == code::RESOLVE_IN {
+                    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+                    // SAFETY: a prepared NUL-terminated path.
+                    let fd = unsafe {
+                        raw::syscall6(
+                            libc::SYS_openat,
+                            AT_FDCWD,
+                            op.a[0] as usize,
+                            flags as usize,
+                            0,
+                            0,
+                            0,
+                        )
+                    };
+                    if fd >= 0 {
+                        root_fd = fd as i32;
+                    }
+                    fd.min(0)
+                } else {
+                    run_op(op, -1)
+                }
+            }
+            _ => run_op(op, root_fd),
+        };
         let skipped = op.optional && r == -(libc::ENOENT as isize);
         if r < 0 && !skipped {
             fail(plan, Step::ChildOp, r, i as u32);
         }
     }
+    close(root_fd);
+}
+
+fn close(fd: i32) {
+    if fd >= 0 {
+        // SAFETY: closing an fd this process owns.
+        unsafe { raw::syscall3(libc::SYS_close, fd as usize, 0, 0) };
+    }
+}
+
+/// `/proc/self/fd/N` for an fd, NUL-terminated, on the stack.
+struct FdPath([u8; 32]);
+
+impl FdPath {
+    fn new(fd: i32) -> FdPath {
+        let mut b = [0u8; 32];
+        let prefix = b"/proc/self/fd/";
+        b[..prefix.len()].copy_from_slice(prefix);
+        let mut digits = [0u8; 12];
+        let mut n = fd.max(0) as u32;
+        let mut k = 0;
+        loop {
+            digits[k] = b'0' + (n % 10) as u8;
+            k += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for j in 0..k {
+            b[prefix.len() + j] = digits[k - 1 - j];
+        }
+        FdPath(b)
+    }
+
+    fn ptr(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+}
+
+fn is_relative(path: usize) -> bool {
+    // SAFETY: `path` is a prepared NUL-terminated string: its first byte
+    // can be read.
+    path != 0 && unsafe { *(path as *const u8) } != b'/'
+}
+
+/// openat2(root, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS).
+fn resolve(root_fd: i32, path: usize) -> isize {
+    const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+    const RESOLVE_IN_ROOT: u64 = 0x10;
+    let how: [u64; 3] = [
+        (libc::O_PATH | libc::O_CLOEXEC) as u64,
+        0,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    ];
+    // SAFETY: a prepared path, a valid open_how of 24 bytes.
+    unsafe {
+        raw::syscall6(
+            libc::SYS_openat2,
+            root_fd as usize,
+            path,
+            how.as_ptr() as usize,
+            24,
+            0,
+            0,
+        )
+    }
+}
+
+/// Where a relative path's last component is to be made: its parent
+/// resolved in the root (an fd to close) and a pointer to the name.
+fn resolve_parent(root_fd: i32, path: usize) -> Result<(i32, usize), isize> {
+    // SAFETY: `path` is a prepared NUL-terminated string.
+    let bytes = unsafe { core::ffi::CStr::from_ptr(path as *const libc::c_char) }.to_bytes();
+    let (parent_fd, name) = match bytes.iter().rposition(|&b| b == b'/') {
+        None => (resolve(root_fd, c".".as_ptr() as usize), path),
+        Some(idx) => {
+            let mut buf = [0u8; 4096];
+            if idx >= buf.len() {
+                return Err(-(libc::ENAMETOOLONG as isize));
+            }
+            buf[..idx].copy_from_slice(&bytes[..idx]);
+            (resolve(root_fd, buf.as_ptr() as usize), path + idx + 1)
+        }
+    };
+    if parent_fd < 0 {
+        return Err(parent_fd);
+    }
+    Ok((parent_fd as i32, name))
 }
 
 const AT_FDCWD: usize = libc::AT_FDCWD as usize;
 
-/// One op; returns 0 or `-errno`.
-fn run_op(op: &RawOp) -> isize {
+/// One op; returns 0 or `-errno`. Relative targets are resolved in
+/// `root_fd` (when set) and used through their fd.
+fn run_op(op: &RawOp, root_fd: i32) -> isize {
     let a = op.a.map(|x| x as usize);
+    if root_fd >= 0 {
+        if let Some(r) = run_op_in_root(op, &a, root_fd) {
+            return r;
+        }
+    }
     // SAFETY: for every call below, the pointers in `a` were prepared by
     // the parent for this opcode (NUL-terminated strings, buffers with their
     // lengths) and outlive the child's use of them; the other words are
@@ -719,6 +843,123 @@ fn fs_mount(a: &[usize; 6]) -> isize {
         }
         r.min(0)
     }
+}
+
+/// The ops whose target is relative, resolved inside the root; `None` for
+/// any other op (run as usual).
+fn run_op_in_root(op: &RawOp, a: &[usize; 6], root_fd: i32) -> Option<isize> {
+    let target = match op.code {
+        code::MOUNT => a[1],
+        code::SYMLINK => a[1],
+        code::MKDIR | code::CREATE_FILE | code::WRITE_FILE | code::READONLY_PATH => a[0],
+        _ => return None,
+    };
+    if !is_relative(target) {
+        return None;
+    }
+    // SAFETY: as in run_op: prepared pointers and integers, fds we own.
+    let r = unsafe {
+        match op.code {
+            code::MOUNT => {
+                let fd = resolve(root_fd, target);
+                if fd < 0 {
+                    return Some(fd);
+                }
+                let p = FdPath::new(fd as i32);
+                let r = raw::syscall6(libc::SYS_mount, a[0], p.ptr(), a[2], a[3], a[4], 0);
+                close(fd as i32);
+                r
+            }
+            code::READONLY_PATH => {
+                let fd = resolve(root_fd, target);
+                if fd < 0 {
+                    return Some(fd);
+                }
+                let p = FdPath::new(fd as i32);
+                let bind = (libc::MS_BIND | libc::MS_REC) as usize;
+                let r = raw::syscall6(libc::SYS_mount, p.ptr(), p.ptr(), 0, bind, 0, 0);
+                close(fd as i32);
+                if r < 0 {
+                    return Some(r);
+                }
+                // Resolved again: now to the new bind mount itself.
+                let fd = resolve(root_fd, target);
+                if fd < 0 {
+                    return Some(fd);
+                }
+                let p = FdPath::new(fd as i32);
+                let r = remount_readonly(p.ptr());
+                close(fd as i32);
+                r
+            }
+            _ => {
+                let (pfd, name) = match resolve_parent(root_fd, target) {
+                    Ok(x) => x,
+                    Err(e) => return Some(e),
+                };
+                let dir = pfd as usize;
+                let r = match op.code {
+                    code::MKDIR => ok_if_exists(raw::syscall3(libc::SYS_mkdirat, dir, name, a[1])),
+                    code::SYMLINK => {
+                        ok_if_exists(raw::syscall3(libc::SYS_symlinkat, a[0], dir, name))
+                    }
+                    code::CREATE_FILE => {
+                        let flags = libc::O_CREAT
+                            | libc::O_WRONLY
+                            | libc::O_CLOEXEC
+                            | libc::O_NOCTTY
+                            | libc::O_NOFOLLOW;
+                        let fd =
+                            raw::syscall6(libc::SYS_openat, dir, name, flags as usize, a[1], 0, 0);
+                        close(fd as i32);
+                        fd.min(0)
+                    }
+                    _ => {
+                        // WRITE_FILE
+                        let flags =
+                            libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NOFOLLOW;
+                        let fd =
+                            raw::syscall6(libc::SYS_openat, dir, name, flags as usize, 0, 0, 0);
+                        if fd < 0 {
+                            fd
+                        } else {
+                            let data = core::slice::from_raw_parts(a[1] as *const u8, a[2]);
+                            let r = raw::write_all(fd as i32, data);
+                            close(fd as i32);
+                            r.min(0)
+                        }
+                    }
+                };
+                close(pfd);
+                r
+            }
+        }
+    };
+    Some(r)
+}
+
+/// Remounts a bind mount read-only, keeping the flags a user namespace may
+/// have locked (nosuid, nodev, noexec, atime).
+///
+/// # Safety
+/// `path` points to a NUL-terminated path.
+unsafe fn remount_readonly(path: usize) -> isize {
+    let mut st = KStatfs::default();
+    // SAFETY: the caller's path and a valid statfs buffer.
+    let r = unsafe { raw::syscall3(libc::SYS_statfs, path, &mut st as *mut KStatfs as usize, 0) };
+    if r < 0 {
+        return r;
+    }
+    let keep = (libc::ST_NOSUID
+        | libc::ST_NODEV
+        | libc::ST_NOEXEC
+        | libc::ST_NOATIME
+        | libc::ST_NODIRATIME
+        | libc::ST_RELATIME) as usize;
+    let flags =
+        (libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY) as usize | (st.flags as usize & keep);
+    // SAFETY: as above.
+    unsafe { raw::syscall6(libc::SYS_mount, 0, path, 0, flags, 0, 0) }
 }
 
 fn ok_if_exists(r: isize) -> isize {
