@@ -322,7 +322,14 @@ fn bad_input_gets_typed_errors_and_leaves_nothing() {
 fn hundred_cycles_leave_nothing_behind() {
     require_root!();
     let rt = Runtime::new();
-    let before = Snapshot::take();
+    let cgroups: Vec<std::path::PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join(rt.cgroup_parent()))
+        .collect();
+    let roots: Vec<&std::path::Path> = cgroups.iter().map(|p| p.as_path()).collect();
+    let before = Snapshot::take_with_cgroups(&roots);
+    let ns_before = hull_ns::list_namespaces().unwrap().len();
     for i in 0..100 {
         let mut c = rt
             .builder(&format!("cycle{i}"))
@@ -336,7 +343,10 @@ fn hundred_cycles_leave_nothing_behind() {
         c.delete().unwrap();
     }
     assert!(rt.is_empty());
-    before.assert_no_leaks(&[]);
+    // No mount, link, netns or cgroup left, and no namespace kept alive
+    // (the listing counts namespaces that still have a process).
+    before.assert_no_leaks(&roots);
+    assert!(hull_ns::list_namespaces().unwrap().len() <= ns_before + 2);
 }
 
 #[test]
@@ -359,6 +369,94 @@ fn ten_containers_in_parallel() {
         .collect();
     for t in threads {
         t.join().unwrap();
+    }
+    assert!(rt.is_empty());
+}
+
+/// Brings a new container (`sleep 100`) to `state`.
+fn in_state(rt: &Runtime, id: &str, state: Status) -> Container {
+    let mut c = rt
+        .builder(id)
+        .args(["sleep", "100"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap();
+    match state {
+        Status::Created => {}
+        Status::Running => c.start().unwrap(),
+        Status::Paused => {
+            c.start().unwrap();
+            c.pause().unwrap();
+        }
+        Status::Stopped => {
+            c.start().unwrap();
+            c.kill(libc::SIGKILL).unwrap();
+            c.wait().unwrap();
+        }
+    }
+    assert_eq!(c.status(), state);
+    c
+}
+
+#[test]
+fn every_operation_in_every_state() {
+    require_root!();
+    let rt = Runtime::new();
+    let states = [
+        Status::Created,
+        Status::Running,
+        Status::Paused,
+        Status::Stopped,
+    ];
+    let null = || [Stdio::Null, Stdio::Null, Stdio::Null];
+    for (i, state) in states.into_iter().enumerate() {
+        let id = |op: &str| format!("m{i}-{op}");
+        // kill: refused only once stopped.
+        let mut c = in_state(&rt, &id("kill"), state);
+        assert_eq!(
+            c.kill(libc::SIGKILL).is_ok(),
+            state != Status::Stopped,
+            "kill in {state}"
+        );
+        c.delete().unwrap();
+        // stop: always ends stopped.
+        let mut c = in_state(&rt, &id("stop"), state);
+        if state == Status::Paused {
+            c.resume().unwrap();
+        }
+        c.stop(Duration::from_millis(100)).unwrap();
+        assert_eq!(c.status(), Status::Stopped);
+        c.delete().unwrap();
+        // pause: only when running; resume: only when paused.
+        let mut c = in_state(&rt, &id("pause"), state);
+        assert_eq!(
+            c.pause().is_ok(),
+            state == Status::Running,
+            "pause in {state}"
+        );
+        c.delete().unwrap();
+        let mut c = in_state(&rt, &id("resume"), state);
+        assert_eq!(
+            c.resume().is_ok(),
+            state == Status::Paused,
+            "resume in {state}"
+        );
+        c.delete().unwrap();
+        // exec: only when running.
+        let mut c = in_state(&rt, &id("exec"), state);
+        match c.exec(["true"], null()) {
+            Ok(mut child) => {
+                assert_eq!(state, Status::Running);
+                assert!(child.wait().unwrap().success());
+            }
+            Err(Error::State { .. }) => assert_ne!(state, Status::Running),
+            Err(e) => panic!("exec in {state}: {e}"),
+        }
+        // delete: always works, twice.
+        c.delete().unwrap();
+        c.delete().unwrap();
+        assert_eq!(c.status(), Status::Stopped);
     }
     assert!(rt.is_empty());
 }
