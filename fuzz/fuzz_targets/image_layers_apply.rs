@@ -42,12 +42,17 @@ fuzz_target!(|data: &[u8]| {
     fs::write(dir.path().join("sentinel"), b"sentinel").expect("write sentinel");
     let mut before = BTreeMap::new();
     listing(dir.path(), &root, &mut before);
-    let _ = apply_layer(
-        &root,
-        data,
-        Compression::detect(data),
-        &ApplyOptions::default(),
-    );
+    // Both resolvers: openat2 and the user-space walk (picked by length, so
+    // the bytes themselves stay a plain layer).
+    let opts = ApplyOptions {
+        resolver: if data.len() % 2 == 0 {
+            Resolver::Auto
+        } else {
+            Resolver::Walk
+        },
+        ..ApplyOptions::default()
+    };
+    let _ = apply_layer(&root, data, Compression::detect(data), &opts);
     let mut after = BTreeMap::new();
     listing(dir.path(), &root, &mut after);
     assert_eq!(
