@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::overlay::Overlay;
-use crate::whiteout::{XattrNamespace, is_opaque, is_whiteout};
+use crate::whiteout::{XattrNamespace, is_opaque, is_whiteout, redirect};
 
 /// What happened to one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -14,7 +14,9 @@ pub enum ChangeKind {
     /// The path is new: nothing visible below had this name.
     Added,
     /// The path existed below and the upper dir holds a new version (new
-    /// content or metadata, or a different file type).
+    /// content or metadata, or a different file type). Under
+    /// `metacopy=on` the upper file may hold metadata only (it carries
+    /// `<ns>.overlay.metacopy`): read its data through the merged view.
     Modified,
     /// The path existed below and was deleted (a whiteout).
     Deleted,
@@ -50,12 +52,14 @@ pub struct Change {
 ///   its mode or owner changed (then `Modified`); its entries are walked.
 ///
 /// `ns` says where the overlay kept its xattrs (see
-/// [`Overlay::xattr_namespace`]). Renamed directories (`redirect_dir=on`)
-/// are not followed: walk uppers of overlays mounted without it.
+/// [`Overlay::xattr_namespace`]). A directory renamed under
+/// `redirect_dir=on` keeps its contents under the old name below, which the
+/// upper dir alone cannot list: the walk refuses it
+/// ([`Error::RedirectedDir`]) rather than report a partial change list.
 ///
 /// # Errors
 /// [`Error::ReadDir`], [`Error::StatEntry`], [`Error::GetXattr`] naming the
-/// path that could not be read.
+/// path that could not be read; [`Error::RedirectedDir`].
 pub fn changes(upper: &Path, lowers: &[PathBuf], ns: XattrNamespace) -> Result<Vec<Change>> {
     let mut out = Vec::new();
     walk(upper, Path::new(""), lowers.to_vec(), ns, &mut out)?;
@@ -155,6 +159,11 @@ fn walk(
             continue;
         }
         if md.is_dir() {
+            // A renamed directory's contents live under its old name below;
+            // the upper dir alone cannot list them.
+            if redirect(&up, ns)?.is_some() {
+                return Err(Error::RedirectedDir { path: up });
+            }
             if is_opaque(&up, ns)? {
                 out.push(Change {
                     path: path.clone(),

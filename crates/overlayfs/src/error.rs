@@ -305,6 +305,16 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// The change walk met a renamed directory (`redirect_dir=on`), whose
+    /// contents the upper dir alone does not hold.
+    #[error(
+        "{path:?} is a renamed directory (overlay redirect); its changes cannot be listed from the upper dir"
+    )]
+    RedirectedDir {
+        /// The directory in the upper dir.
+        path: PathBuf,
+    },
+
     /// Inspecting an entry during a change walk failed.
     #[error("cannot stat {path:?}")]
     StatEntry {

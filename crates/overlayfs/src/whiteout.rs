@@ -41,6 +41,22 @@ impl XattrNamespace {
         }
     }
 
+    /// The name of the redirect attribute (a directory renamed or moved
+    /// with `redirect_dir=on`, or a metacopy file's data source).
+    pub fn redirect_xattr(self) -> &'static str {
+        match self {
+            XattrNamespace::Trusted => "trusted.overlay.redirect",
+            XattrNamespace::User => "user.overlay.redirect",
+        }
+    }
+
+    fn redirect_cstr(self) -> &'static std::ffi::CStr {
+        match self {
+            XattrNamespace::Trusted => c"trusted.overlay.redirect",
+            XattrNamespace::User => c"user.overlay.redirect",
+        }
+    }
+
     fn opaque_cstr(self) -> &'static std::ffi::CStr {
         match self {
             XattrNamespace::Trusted => c"trusted.overlay.opaque",
@@ -104,6 +120,19 @@ pub fn is_opaque(dir: &Path, ns: XattrNamespace) -> Result<bool> {
         source,
     })?;
     Ok(v.as_deref() == Some(b"y"))
+}
+
+/// The redirect target recorded on `path` (`<ns>.overlay.redirect`), if any.
+///
+/// # Errors
+/// [`Error::GetXattr`].
+#[doc(alias = "getxattr")]
+pub fn redirect(path: &Path, ns: XattrNamespace) -> Result<Option<Vec<u8>>> {
+    sys::lgetxattr(&cpath(path)?, ns.redirect_cstr()).map_err(|source| Error::GetXattr {
+        path: path.to_path_buf(),
+        name: ns.redirect_xattr(),
+        source,
+    })
 }
 
 /// Prefix of an OCI whiteout file name.

@@ -703,3 +703,41 @@ fn guard_unmounts_when_a_panic_unwinds() {
         })
     });
 }
+
+/// With redirect_dir=on a lower directory can be renamed; the change walk
+/// refuses the redirected dir (its contents are not in the upper dir)
+/// instead of reporting a partial list.
+#[test]
+fn change_walk_refuses_a_renamed_directory() {
+    isolated("redirect", |root| {
+        let (lower, upper, work, merged) = (
+            root.join("l"),
+            root.join("u"),
+            root.join("w"),
+            root.join("m"),
+        );
+        for d in [&lower, &upper, &work, &merged, &root.join("l/dir")] {
+            std::fs::create_dir_all(d).map_err(e("mkdir"))?;
+        }
+        write(&lower.join("dir/f"), "x")?;
+        let ov = Overlay::builder()
+            .lower(&lower)
+            .upper(&upper, &work)
+            .target(&merged)
+            .redirect_dir(hull_overlayfs::RedirectDir::On)
+            .build()
+            .map_err(e("build"))?;
+        let m = ov.mount().map_err(e("mount"))?;
+        std::fs::rename(merged.join("dir"), merged.join("moved")).map_err(e("rename"))?;
+        ensure(read(&merged.join("moved/f"))? == "x", || {
+            "renamed dir lost its content".into()
+        })?;
+        m.unmount().map_err(e("unmount"))?;
+        match ov.changes() {
+            Err(hull_overlayfs::Error::RedirectedDir { path }) if path == upper.join("moved") => {
+                Ok(())
+            }
+            other => Err(format!("{other:?}")),
+        }
+    });
+}
