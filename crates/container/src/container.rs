@@ -243,8 +243,22 @@ impl Container {
         // Linux 6.8+) has no option-string length limit.
         let path = |p: &Path| p.to_string_lossy().into_owned();
         if kernel_at_least(6, 8) {
-            for l in overlay.lowers() {
-                params.push(FsParam::String("lowerdir+".into(), path(l)));
+            // The overlay crate's own parameter list: layers, upper, work
+            // and options, each path checked against fsconfig's limit.
+            let list = overlay.fsconfig_params().map_err(|source| Error::Overlay {
+                id: self.config.id.clone(),
+                source: Box::new(source),
+            })?;
+            for prm in list {
+                params.push(match prm {
+                    hull_overlayfs::FsconfigParam::Flag { key } => FsParam::Flag(key.into()),
+                    hull_overlayfs::FsconfigParam::String { key, value } => {
+                        FsParam::String(key.into(), value.to_string_lossy().into_owned())
+                    }
+                    // Newer variants: not produced for these settings.
+                    #[allow(unreachable_patterns)]
+                    _ => continue,
+                });
             }
         } else {
             let joined: Vec<String> = overlay
@@ -253,9 +267,9 @@ impl Container {
                 .map(|l| path(l).replace(':', "\\:"))
                 .collect();
             params.push(FsParam::String("lowerdir".into(), joined.join(":")));
+            params.push(FsParam::String("upperdir".into(), path(&upper)));
+            params.push(FsParam::String("workdir".into(), path(&work)));
         }
-        params.push(FsParam::String("upperdir".into(), path(&upper)));
-        params.push(FsParam::String("workdir".into(), path(&work)));
         Ok(Some(hull_ns::ChildOp::FsMount {
             fstype: "overlay".into(),
             params,
