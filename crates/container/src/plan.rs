@@ -180,6 +180,11 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
     ops.push(ChildOp::PivotRoot {
         new_root: root.to_path_buf(),
     });
+    // A new network namespace has only `lo`, down: bring it up, as
+    // Docker's `none` network does.
+    if config.namespaces.contains(Namespaces::NET) {
+        ops.push(ChildOp::LoopbackUp);
+    }
     // Writes to /proc go to the procfs mounted above, inside the container.
     for (k, v) in &config.sysctls {
         ops.push(ChildOp::WriteFile {

@@ -95,7 +95,8 @@ fn host_rootfs_container_sees_only_itself() {
                   echo x > /dev/null && echo devnull-ok; ls /dev/pts/ptmx >/dev/null && echo pts-ok; \
                   grep CapInh /proc/self/status; grep NoNewPrivs /proc/self/status; ulimit -n; \
                   touch /proc/sys/kernel/hostname 2>/dev/null || echo proc-sys-ro; \
-                  touch /usr/hull-x 2>/dev/null || echo usr-ro";
+                  touch /usr/hull-x 2>/dev/null || echo usr-ro; \
+                  echo lo-flags=$(cat /sys/class/net/lo/flags)";
     let (s, out) = run_output(rt.builder("t1").hostname("box1").args(["sh", "-c", script]));
     assert!(s.success(), "{s}: {out}");
     let lines: Vec<&str> = out.lines().collect();
@@ -115,6 +116,7 @@ fn host_rootfs_container_sees_only_itself() {
         "1024",
         "proc-sys-ro",
         "usr-ro",
+        "lo-flags=0x9",
     ] {
         assert!(out.lines().any(|l| l == want), "missing {want:?} in {out}");
     }

@@ -108,6 +108,9 @@ pub enum ChildOp {
     /// setsid(2): a new session, so that the program cannot reach the
     /// caller's terminal (no TIOCSTI into it).
     Setsid,
+    /// Brings the loopback interface of the child's network namespace up
+    /// (SIOCSIFFLAGS on a datagram socket).
+    LoopbackUp,
     /// ioctl(0, TIOCSCTTY): makes stdin (a terminal) the controlling
     /// terminal of the new session (after [`ChildOp::Setsid`]).
     SetControllingTerminal,
@@ -210,6 +213,7 @@ pub(crate) mod code {
     pub const FS_MOUNT: u32 = 16;
     pub const SET_CTTY: u32 = 17;
     pub const RESOLVE_IN: u32 = 18;
+    pub const LOOPBACK_UP: u32 = 19;
 }
 
 /// The raw form the child runs: an opcode and six machine words (pointers
@@ -366,6 +370,13 @@ pub(crate) fn prepare(ops: &[ChildOp]) -> Result<PreparedOps> {
                     ..RawOp::default()
                 },
                 PathBuf::from(format!("rlimit {resource}")),
+            ),
+            ChildOp::LoopbackUp => (
+                RawOp {
+                    code: code::LOOPBACK_UP,
+                    ..RawOp::default()
+                },
+                PathBuf::from("lo"),
             ),
             ChildOp::SetControllingTerminal => (
                 RawOp {

@@ -759,6 +759,7 @@ fn run_op(op: &RawOp, root_fd: i32) -> isize {
                 0,
             ),
             code::FS_MOUNT => fs_mount(&a),
+            code::LOOPBACK_UP => loopback_up(),
             code::SET_CTTY => raw::syscall3(libc::SYS_ioctl, 0, libc::TIOCSCTTY as usize, 0),
             _ => -(libc::EINVAL as isize),
         }
@@ -960,6 +961,44 @@ unsafe fn remount_readonly(path: usize) -> isize {
         (libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY) as usize | (st.flags as usize & keep);
     // SAFETY: as above.
     unsafe { raw::syscall6(libc::SYS_mount, 0, path, 0, flags, 0, 0) }
+}
+
+/// SIOCGIFFLAGS then SIOCSIFFLAGS with IFF_UP on `lo`.
+fn loopback_up() -> isize {
+    // struct ifreq: a 16-byte name, then a union whose first member is the
+    // short flags; 40 bytes in all on x86_64.
+    let mut ifr = [0u8; 40];
+    ifr[..2].copy_from_slice(b"lo");
+    // SAFETY: socket, ioctl with a valid ifreq buffer, close.
+    unsafe {
+        let fd = raw::syscall3(
+            libc::SYS_socket,
+            libc::AF_INET as usize,
+            (libc::SOCK_DGRAM | libc::SOCK_CLOEXEC) as usize,
+            0,
+        );
+        if fd < 0 {
+            return fd;
+        }
+        let mut r = raw::syscall3(
+            libc::SYS_ioctl,
+            fd as usize,
+            libc::SIOCGIFFLAGS as usize,
+            ifr.as_mut_ptr() as usize,
+        );
+        if r >= 0 {
+            let flags = u16::from_ne_bytes([ifr[16], ifr[17]]) | libc::IFF_UP as u16;
+            ifr[16..18].copy_from_slice(&flags.to_ne_bytes());
+            r = raw::syscall3(
+                libc::SYS_ioctl,
+                fd as usize,
+                libc::SIOCSIFFLAGS as usize,
+                ifr.as_mut_ptr() as usize,
+            );
+        }
+        close(fd as i32);
+        r.min(0)
+    }
 }
 
 fn ok_if_exists(r: isize) -> isize {
