@@ -167,6 +167,34 @@ fn prepare_mount_commit_remove() {
         fs::remove_file(m2.join("a")).map_err(|e| e.to_string())?;
         Ok(())
     });
+    // The container's changes, committed as a new image from the upper
+    // directory, unpack to the merged view.
+    layout
+        .commit(
+            Some("img"),
+            &hull_image_layers::diff::DiffSource::OverlayUpper(&active.upper),
+            "img:2",
+            &hull_image_layers::CommitOptions::default(),
+        )
+        .unwrap();
+    let v2 = p.join("v2");
+    layout
+        .unpack(
+            "img:2",
+            &PlatformSpec::default(),
+            &v2,
+            &ApplyOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+    let mut want: Vec<String> = list_tree(&expected_root)
+        .into_keys()
+        .filter(|k| k != "a")
+        .collect();
+    want.push("c".into());
+    want.sort();
+    assert_eq!(list_tree(&v2).into_keys().collect::<Vec<_>>(), want);
+    assert_eq!(fs::read(v2.join("c")).unwrap(), b"c");
     let c = snaps.commit("ctr1").unwrap();
     let walk = snaps.walk().unwrap();
     assert_eq!(
