@@ -317,7 +317,10 @@ impl Collector<'_> {
                 self.changes.insert(k.clone(), Change::Add(up.clone(), um));
                 if opaque {
                     let mut ok = k.clone();
-                    ok.push(b".wh..wh..opq".to_vec());
+                    // An empty last component sorts before every child, so
+                    // the marker follows its directory entry directly (naive
+                    // appliers clear the directory when they meet it).
+                    ok.push(Vec::new());
                     self.changes.insert(ok, Change::Opaque);
                 }
                 self.overlay(&up, &k)?;
@@ -456,7 +459,7 @@ pub fn write_diff<W: Write>(
                         n.extend_from_slice(&name[0]);
                         wkey.push(n);
                     }
-                    _ => wkey.push(name[0].clone()),
+                    _ => wkey.push(b".wh..wh..opq".to_vec()),
                 }
                 let wrel = rel_of(&wkey);
                 let mut h = Header::new_gnu();

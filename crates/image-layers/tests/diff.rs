@@ -466,3 +466,38 @@ fn overlay_upper_with_user_xattr_markers() {
     let names: Vec<String> = list_tree(&out).into_keys().collect();
     assert_eq!(names, vec!["keep", "o", "o/new"]);
 }
+
+#[test]
+fn opaque_marker_directly_follows_its_directory() {
+    let t = tempfile::tempdir().unwrap();
+    let upper = t.path().join("upper");
+    fs::create_dir_all(upper.join("o")).unwrap();
+    for n in ["!first", "+plus", "-dash", "z"] {
+        fs::write(upper.join("o").join(n), n).unwrap();
+    }
+    setxattr(&upper.join("o"), "trusted.overlay.opaque", b"y");
+    let layer = diff_bytes(&DiffSource::OverlayUpper(&upper), &plain());
+    let names: Vec<String> = tar::Archive::new(&layer[..])
+        .entries()
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .trim_end_matches('/')
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "o",
+            "o/.wh..wh..opq",
+            "o/!first",
+            "o/+plus",
+            "o/-dash",
+            "o/z"
+        ]
+    );
+}
