@@ -142,7 +142,9 @@ pub enum XattrPolicy {
     /// (`EOPNOTSUPP`) or the caller may not set (`EPERM`) is skipped.
     #[default]
     Apply,
-    /// Apply them; any failure is an error.
+    /// Apply them; any failure is an error, and so is a PAX record the
+    /// reader cannot parse (the `tar` crate splits records at newlines, so
+    /// an attribute value containing one is lost under the other policies).
     Strict,
 }
 
@@ -592,10 +594,19 @@ impl Applier<'_> {
         })?;
         if let Some(exts) = exts {
             for ext in exts {
-                let ext = ext.map_err(|source| Error::ReadTar {
-                    after: last.clone(),
-                    source,
-                })?;
+                // The `tar` crate splits PAX records at newlines, so a value
+                // holding one (a binary xattr) reads as malformed records.
+                // It skips them for the path; so do we, unless strict.
+                let ext = match ext {
+                    Ok(ext) => ext,
+                    Err(_) if self.opts.xattrs != XattrPolicy::Strict => continue,
+                    Err(source) => {
+                        return Err(Error::ReadTar {
+                            after: last.clone(),
+                            source,
+                        });
+                    }
+                };
                 let key = ext.key_bytes();
                 if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
                     xattrs.push((name.to_vec(), ext.value_bytes().to_vec()));
@@ -768,6 +779,7 @@ impl Applier<'_> {
                 }
             }
             tar::EntryType::Directory => {
+                let mut kept = false;
                 match rustix::fs::mkdirat(parent, os(name), Mode::from_raw_mode(0o700)) {
                     Ok(()) => {}
                     Err(Errno::EXIST) => {
@@ -777,6 +789,8 @@ impl Applier<'_> {
                             self.remove_all(parent, name, key)?;
                             rustix::fs::mkdirat(parent, os(name), Mode::from_raw_mode(0o700))
                                 .map_err(|e| err("mkdirat", e))?;
+                        } else {
+                            kept = true;
                         }
                     }
                     Err(e) => return Err(err("mkdirat", e)),
@@ -791,7 +805,10 @@ impl Applier<'_> {
                     )
                     .map_err(|e| err("fchownat", e))?;
                 }
-                if !meta.xattrs.is_empty() {
+                // A directory kept from a lower layer takes this entry's
+                // attributes: stale ones go (not overlay's or SELinux's).
+                let sync = kept && self.opts.xattrs != XattrPolicy::Ignore;
+                if !meta.xattrs.is_empty() || sync {
                     let fd = rustix::fs::openat(
                         parent,
                         os(name),
@@ -799,6 +816,9 @@ impl Applier<'_> {
                         Mode::empty(),
                     )
                     .map_err(|e| err("openat", e))?;
+                    if sync {
+                        self.remove_stale_xattrs(&fd, &meta.xattrs, key)?;
+                    }
                     for (n, v) in &meta.xattrs {
                         self.xattr_result(
                             rustix::fs::fsetxattr(&fd, os(n), v, XattrFlags::empty()),
@@ -972,6 +992,33 @@ impl Applier<'_> {
         if let Some(t) = meta.mtime {
             rustix::fs::utimensat(parent, os(name), &times(t), AtFlags::SYMLINK_NOFOLLOW)
                 .map_err(|e| err("utimensat", e))?;
+        }
+        Ok(())
+    }
+
+    fn remove_stale_xattrs(
+        &self,
+        fd: &OwnedFd,
+        keep: &[(Vec<u8>, Vec<u8>)],
+        key: &[u8],
+    ) -> Result<()> {
+        let mut list = vec![0u8; 4096];
+        let n = loop {
+            match rustix::fs::flistxattr(fd, &mut list[..]) {
+                Ok(n) => break n,
+                Err(Errno::RANGE) if list.len() < 1 << 20 => list.resize(list.len() * 4, 0),
+                Err(Errno::NOTSUP) => return Ok(()),
+                Err(e) => return self.xattr_result(Err(e), key),
+            }
+        };
+        for name in list[..n].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+            let protected = name.starts_with(b"trusted.overlay.")
+                || name.starts_with(b"user.overlay.")
+                || name == b"security.selinux";
+            if protected || keep.iter().any(|(k, _)| k == name) {
+                continue;
+            }
+            self.xattr_result(rustix::fs::fremovexattr(fd, os(name)), key)?;
         }
         Ok(())
     }

@@ -426,3 +426,33 @@ fn unprivileged_unpack_with_rootless_policies() {
     assert_eq!(xattr(&root.join("f"), "trusted.no"), None);
     assert!(!is_incomplete(&root));
 }
+
+#[test]
+fn xattr_value_with_newline_is_dropped_not_fatal() {
+    use hull_image_layers::XattrPolicy;
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = Layer::new();
+    l.raw_owned(
+        b"f",
+        EntryType::Regular,
+        b"f",
+        b"",
+        0o644,
+        0,
+        0,
+        &[("user.a", b"x\ny"), ("user.b", b"ok")],
+    );
+    let tar = l.tar();
+    apply(dir.path(), &tar).unwrap();
+    assert_eq!(
+        xattr(&dir.path().join("f"), "user.b").as_deref(),
+        Some(&b"ok"[..])
+    );
+    assert_eq!(xattr(&dir.path().join("f"), "user.a"), None);
+    let strict = ApplyOptions {
+        xattrs: XattrPolicy::Strict,
+        ..Default::default()
+    };
+    let e = apply_layer(dir.path(), &tar[..], Compression::None, &strict).unwrap_err();
+    assert!(matches!(e, Error::ReadTar { .. }), "{e}");
+}
