@@ -335,6 +335,10 @@ enum Op {
     Chmod(usize, u32),
     Chown(usize, u32),
     Xattr(usize, u8),
+    /// Set the mtime to a whole second (so only content can tell files apart).
+    Touch(usize),
+    Fifo(usize),
+    Rename(usize, usize),
 }
 
 const PATHS: &[&str] = &["a", "b", "c", "a/x", "a/y", "b/x", "b/z", "a/x/q", "c/d"];
@@ -355,6 +359,9 @@ fn op() -> impl Strategy<Value = Op> {
         (p.clone(), p.clone()).prop_map(|(a, b)| Op::Hardlink(a, b)),
         (p.clone(), mode).prop_map(|(a, m)| Op::Chmod(a, m)),
         (p.clone(), prop::sample::select(vec![0u32, 1000])).prop_map(|(a, u)| Op::Chown(a, u)),
+        p.clone().prop_map(Op::Touch),
+        p.clone().prop_map(Op::Fifo),
+        (p.clone(), p.clone()).prop_map(|(a, b)| Op::Rename(a, b)),
         // Not a newline: the `tar` crate's PAX reader splits records there
         // (see xattr_value_with_newline_is_dropped_not_fatal in apply.rs).
         (p, any::<u8>().prop_filter("newline", |v| *v != b'\n')).prop_map(|(a, v)| Op::Xattr(a, v)),
@@ -389,6 +396,31 @@ fn run(root: &Path, ops: &[Op]) {
                 }
             }
             Op::Chown(i, u) => std::os::unix::fs::lchown(path(*i), Some(*u), Some(*u)),
+            Op::Touch(i) => {
+                let t = rustix::fs::Timespec {
+                    tv_sec: 1_700_000_000,
+                    tv_nsec: 0,
+                };
+                rustix::fs::utimensat(
+                    rustix::fs::CWD,
+                    path(*i),
+                    &rustix::fs::Timestamps {
+                        last_access: t,
+                        last_modification: t,
+                    },
+                    rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(Into::into)
+            }
+            Op::Fifo(i) => rustix::fs::mknodat(
+                rustix::fs::CWD,
+                path(*i),
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o644),
+                0,
+            )
+            .map_err(Into::into),
+            Op::Rename(a, b) => fs::rename(path(*a), path(*b)),
             Op::Xattr(i, v) => {
                 if fs::symlink_metadata(path(*i)).is_ok_and(|m| !m.is_symlink()) {
                     rustix::fs::lsetxattr(
