@@ -535,3 +535,75 @@ fn opaque_marker_directly_follows_its_directory() {
         ]
     );
 }
+
+fn overlay_round_trip(base_ops: &[Op], ops: &[Op]) {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().to_path_buf();
+    let (base_ops, ops) = (base_ops.to_vec(), ops.to_vec());
+    hull_testkit::in_child(hull_testkit::CLONE_NEWNS, move || {
+        let (lower, upper, work, merged, out) = (
+            p.join("lower"),
+            p.join("upper"),
+            p.join("work"),
+            p.join("merged"),
+            p.join("out"),
+        );
+        for d in [&lower, &upper, &work, &merged] {
+            fs::create_dir(d).map_err(|e| e.to_string())?;
+        }
+        run(&lower, &base_ops);
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off,index=off",
+            lower.display(),
+            upper.display(),
+            work.display()
+        );
+        let st = Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o", &opts])
+            .arg(&merged)
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !st.success() {
+            return Err("mount overlay".into());
+        }
+        run(&merged, &ops);
+        let (want, want_x) = (list_tree(&merged), xattrs_of(&merged));
+        let st = Command::new("umount")
+            .arg(&merged)
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !st.success() {
+            return Err("umount".into());
+        }
+        let layer = write_diff(&DiffSource::OverlayUpper(&upper), Vec::new(), &plain())
+            .map_err(|e| e.to_string())?
+            .1;
+        cp_a(&lower, &out);
+        apply_layer(
+            &out,
+            &layer[..],
+            Compression::None,
+            &ApplyOptions::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let (got, got_x) = (list_tree(&out), xattrs_of(&out));
+        if got != want || got_x != want_x {
+            return Err(format!(
+                "trees differ:\n{got:#?}\n{got_x:?}\nvs merged\n{want:#?}\n{want_x:?}"
+            ));
+        }
+        Ok(())
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The same round trip through a real overlay mount: random operations
+    /// on the merged view, the upper directory diffed into a layer, applied
+    /// on the lower tree, give the merged view.
+    #[test]
+    fn overlay_round_trip_random_changes(base_ops in prop::collection::vec(op(), 0..12), ops in prop::collection::vec(op(), 1..12)) {
+        overlay_round_trip(&base_ops, &ops);
+    }
+}
