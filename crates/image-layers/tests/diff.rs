@@ -145,6 +145,7 @@ fn diff_is_deterministic_with_normalised_mtimes() {
 
 #[test]
 fn overlay_upper_from_a_real_overlay_mount() {
+    let before = hull_testkit::Snapshot::take();
     let t = tempfile::tempdir().unwrap();
     let p = t.path().to_path_buf();
     hull_testkit::in_child(hull_testkit::CLONE_NEWNS, move || {
@@ -209,6 +210,7 @@ fn overlay_upper_from_a_real_overlay_mount() {
         }
         Ok(())
     });
+    before.assert_no_leaks(&[]);
 }
 
 #[test]
@@ -537,6 +539,7 @@ fn opaque_marker_directly_follows_its_directory() {
 }
 
 fn overlay_round_trip(base_ops: &[Op], ops: &[Op]) {
+    let before = hull_testkit::Snapshot::take();
     let t = tempfile::tempdir().unwrap();
     let p = t.path().to_path_buf();
     let (base_ops, ops) = (base_ops.to_vec(), ops.to_vec());
@@ -594,6 +597,7 @@ fn overlay_round_trip(base_ops: &[Op], ops: &[Op]) {
         }
         Ok(())
     });
+    before.assert_no_leaks(&[]);
 }
 
 proptest! {

@@ -117,6 +117,7 @@ fn layers_extract_once_per_chain_id_with_overlay_whiteouts() {
 
 #[test]
 fn prepare_mount_commit_remove() {
+    let before = hull_testkit::Snapshot::take();
     let t = tempfile::tempdir().unwrap();
     let p = t.path().to_path_buf();
     let layout = ImageLayout::create(p.join("layout")).unwrap();
@@ -167,6 +168,7 @@ fn prepare_mount_commit_remove() {
         fs::remove_file(m2.join("a")).map_err(|e| e.to_string())?;
         Ok(())
     });
+    before.assert_no_leaks(&[]);
     // The container's changes, committed as a new image from the upper
     // directory, unpack to the merged view.
     layout
