@@ -416,8 +416,9 @@ impl ImageLayout {
     }
 
     /// Resolves a reference name (the `org.opencontainers.image.ref.name`
-    /// annotation in `index.json`) to a manifest, following nested indexes
-    /// and picking `platform`; reads the manifest and config.
+    /// annotation in `index.json`, or the digest of a top-level entry) to a
+    /// manifest, following nested indexes and picking `platform`; reads the
+    /// manifest and config.
     ///
     /// # Errors
     /// [`Error::RefNotFound`], [`Error::NoMatchingPlatform`],
@@ -425,11 +426,21 @@ impl ImageLayout {
     /// errors.
     pub fn resolve(&self, name: &str, platform: &PlatformSpec) -> Result<ResolvedImage> {
         let index = self.index()?;
-        let candidates: Vec<&Descriptor> = index
+        let mut candidates: Vec<&Descriptor> = index
             .manifests()
             .iter()
             .filter(|d| ref_name(d) == Some(name))
             .collect();
+        if candidates.is_empty() {
+            // A digest names an untagged (or any) top-level entry.
+            if let Ok(digest) = parse_digest(name) {
+                candidates = index
+                    .manifests()
+                    .iter()
+                    .filter(|d| *d.digest() == digest)
+                    .collect();
+            }
+        }
         if candidates.is_empty() {
             return Err(Error::RefNotFound { name: name.into() });
         }

@@ -206,6 +206,21 @@ fn resolve_through_nested_index_picks_platform() {
         layout.resolve("nope", &PlatformSpec::default()),
         Err(Error::RefNotFound { .. })
     ));
+    // A top-level entry by digest too.
+    let by_digest = layout
+        .resolve(outer_d.digest().as_ref(), &PlatformSpec::default())
+        .unwrap();
+    assert_eq!(
+        by_digest
+            .config
+            .config()
+            .as_ref()
+            .unwrap()
+            .env()
+            .clone()
+            .unwrap(),
+        vec!["A=1".to_string()]
+    );
 }
 
 #[test]
