@@ -144,6 +144,7 @@ pub struct Config {
     pub(crate) runtime_root: PathBuf,
     pub(crate) cgroup_parent: Option<String>,
     pub(crate) cgroup_path: Option<String>,
+    pub(crate) cgroup_controllers: Option<std::collections::BTreeSet<hull_cgroup::Controller>>,
     pub(crate) resources: Option<hull_cgroup::Resources>,
     pub(crate) terminal: bool,
     pub(crate) mount_cgroups: bool,
@@ -218,6 +219,7 @@ impl ContainerBuilder {
                 runtime_root: PathBuf::from("/run/hull"),
                 cgroup_parent: Some("hull".into()),
                 cgroup_path: None,
+                cgroup_controllers: None,
                 resources: None,
                 terminal: false,
                 mount_cgroups: true,
@@ -397,6 +399,18 @@ impl ContainerBuilder {
         let path = path.into();
         self.config.cgroup_parent = Some(String::new());
         self.config.cgroup_path = Some(path);
+        self
+    }
+
+    /// The controllers whose hierarchies get the container's cgroup
+    /// (default: every one the host has, as runc does). Fewer hierarchies
+    /// make creating and removing the cgroup cheaper on v1; pause needs the
+    /// freezer, limits need their controllers.
+    pub fn cgroup_controllers(
+        mut self,
+        controllers: impl IntoIterator<Item = hull_cgroup::Controller>,
+    ) -> Self {
+        self.config.cgroup_controllers = Some(controllers.into_iter().collect());
         self
     }
 

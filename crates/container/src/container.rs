@@ -185,12 +185,16 @@ impl Container {
             id: id.clone(),
             source,
         };
-        let layout = hull_cgroup::Layout::detect().map_err(cg_err)?;
+        let layout = host_layout().map_err(cg_err)?;
         let path = match &self.config.cgroup_path {
             Some(p) => p.clone(),
             None => format!("{}/{}", parent.trim_end_matches('/'), self.config.id),
         };
-        let cg = hull_cgroup::Cgroup::create(&layout, &path).map_err(cg_err)?;
+        let cg = match &self.config.cgroup_controllers {
+            Some(set) => hull_cgroup::Cgroup::create_with(&layout, &path, set),
+            None => hull_cgroup::Cgroup::create(&layout, &path),
+        }
+        .map_err(cg_err)?;
         // Held from here on: dropping it on an error removes it again.
         self.cgroup = Some(cg);
         if let (Some(cg), Some(r)) = (&self.cgroup, &self.config.resources) {
@@ -922,6 +926,18 @@ fn open_pty() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd, u3
     }
     // SAFETY: a new fd that nobody else owns.
     Ok((master, unsafe { std::os::fd::OwnedFd::from_raw_fd(sl) }, n))
+}
+
+/// The host's cgroup layout, detected once per process (mounts of cgroup
+/// file systems do not move under a running runtime).
+fn host_layout() -> hull_cgroup::Result<hull_cgroup::Layout> {
+    use std::sync::OnceLock;
+    static LAYOUT: OnceLock<hull_cgroup::Layout> = OnceLock::new();
+    if let Some(l) = LAYOUT.get() {
+        return Ok(l.clone());
+    }
+    let l = hull_cgroup::Layout::detect()?;
+    Ok(LAYOUT.get_or_init(|| l).clone())
 }
 
 fn kernel_at_least(major: u32, minor: u32) -> bool {
