@@ -30,6 +30,34 @@ pub enum Rootfs {
     },
 }
 
+/// The container's network.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum NetworkMode {
+    /// A network namespace of its own with only loopback, up (the default).
+    None,
+    /// The caller's network namespace.
+    Host,
+    /// The network namespace at this path: `/proc/PID/ns/net` of another
+    /// container, or a named one such as `/run/netns/NAME`.
+    Join(PathBuf),
+    /// A namespace of its own joined to a bridge in the caller's network
+    /// namespace: a veth pair whose container end is `eth0`, an address
+    /// from the subnet's IPAM (state kept in `ipam_dir`), a default route
+    /// via the bridge, and generated /etc/hosts (with `links`), /etc/hostname
+    /// and /etc/resolv.conf bound into the container.
+    Bridge {
+        /// The bridge network.
+        config: hull_netns::BridgeConfig,
+        /// Where the subnet's address allocations are kept.
+        ipam_dir: PathBuf,
+        /// Other containers' names for /etc/hosts.
+        links: Vec<hull_netns::HostsEntry>,
+        /// Name servers for /etc/resolv.conf (the host's when empty).
+        nameservers: Vec<std::net::IpAddr>,
+    },
+}
+
 /// A mount besides the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -149,6 +177,7 @@ pub struct Config {
     pub(crate) terminal: bool,
     pub(crate) mount_cgroups: bool,
     pub(crate) persist: bool,
+    pub(crate) network: NetworkMode,
 }
 
 impl Config {
@@ -224,6 +253,7 @@ impl ContainerBuilder {
                 terminal: false,
                 mount_cgroups: true,
                 persist: false,
+                network: NetworkMode::None,
             },
         }
     }
@@ -438,6 +468,20 @@ impl ContainerBuilder {
         self
     }
 
+    /// The network (default [`NetworkMode::None`]). `Host` and `Join`
+    /// take the network namespace out of [`namespaces`](Self::namespaces);
+    /// `None` and `Bridge` put it in.
+    pub fn network(mut self, network: NetworkMode) -> Self {
+        match &network {
+            NetworkMode::Host | NetworkMode::Join(_) => self.config.namespaces -= Namespaces::NET,
+            NetworkMode::None | NetworkMode::Bridge { .. } => {
+                self.config.namespaces |= Namespaces::NET
+            }
+        }
+        self.config.network = network;
+        self
+    }
+
     /// No cgroup of its own: the container stays in the caller's cgroups
     /// (no resource limits, pause or cgroup statistics).
     pub fn no_cgroup(mut self) -> Self {
@@ -555,6 +599,27 @@ impl ContainerBuilder {
         }
         for p in c.masked_paths.iter().chain(&c.readonly_paths) {
             inside_path("masked_paths", p)?;
+        }
+        match &c.network {
+            NetworkMode::Join(p) => {
+                std::fs::metadata(p).map_err(|source| Error::Path {
+                    field: "network",
+                    path: p.clone(),
+                    source,
+                })?;
+                if c.namespaces.contains(Namespaces::NET) {
+                    return Err(invalid(
+                        "network",
+                        "joining a network namespace and creating one",
+                    ));
+                }
+            }
+            NetworkMode::Bridge { .. } | NetworkMode::None
+                if !c.namespaces.contains(Namespaces::NET) =>
+            {
+                return Err(invalid("network", "this mode needs a network namespace"));
+            }
+            _ => {}
         }
         if let Some(adj) = c.oom_score_adj {
             if !(-1000..=1000).contains(&adj) {

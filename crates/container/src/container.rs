@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use hull_ns::{Child, Command, ExitStatus, Namespaces, NsFd, Stdio};
 
-use crate::config::{Config, ContainerBuilder, Rootfs};
+use crate::config::{Config, ContainerBuilder, Mount, NetworkMode, Rootfs};
 use crate::plan::{HostInfo, plan};
 use crate::{Error, Result, store};
 
@@ -103,6 +103,8 @@ pub struct Container {
     terminal: Option<std::os::fd::OwnedFd>,
     /// A container loaded from the state store: its process, held by pidfd.
     foreign: Option<store::Foreign>,
+    /// Bridge networking: the IPAM, the veth, the generated files.
+    net: Option<NetState>,
     start_time: u64,
     status: Status,
     exit: Option<ExitStatus>,
@@ -159,6 +161,7 @@ impl Container {
             cgroup: None,
             terminal: None,
             foreign: None,
+            net: None,
             start_time: 0,
             status: Status::Stopped,
             exit: None,
@@ -285,7 +288,8 @@ impl Container {
     fn spawn(&mut self, stdio: [Stdio; 3]) -> Result<()> {
         self.make_cgroup()?;
         let overlay = self.overlay_op()?;
-        let c = &self.config;
+        let net_config = self.prepare_network()?;
+        let c = net_config.as_ref().unwrap_or(&self.config);
         let mut host = HostInfo::detect(c);
         let mut pty = None;
         if c.terminal {
@@ -328,6 +332,13 @@ impl Container {
         if let Some(cg) = &self.cgroup {
             cmd.cgroup_procs(cg.dirs().map(|d| d.join("cgroup.procs")));
         }
+        if let NetworkMode::Join(path) = &c.network {
+            let ns = hull_ns::NsFd::open(path).map_err(|source| Error::Process {
+                id: c.id.clone(),
+                source,
+            })?;
+            cmd.join(ns);
+        }
         let [i, o, e] = if let Some((master, slave)) = pty {
             self.terminal = Some(master);
             let dup = |fd: &std::os::fd::OwnedFd| {
@@ -349,8 +360,114 @@ impl Container {
             id: c.id.clone(),
             source,
         })?;
+        let pid = child.id();
         self.child = Some(child);
+        // The child waits at its start gate: wire its network now.
+        self.attach_network(pid)?;
         Ok(())
+    }
+
+    /// For bridge networking: an address from the IPAM, and the generated
+    /// /etc/hosts, /etc/hostname and /etc/resolv.conf in a directory beside
+    /// the runtime directory, bound into the container. Returns the
+    /// configuration with those mounts added.
+    fn prepare_network(&mut self) -> Result<Option<Config>> {
+        let NetworkMode::Bridge {
+            config: bridge,
+            ipam_dir,
+            links,
+            nameservers,
+        } = &self.config.network
+        else {
+            return Ok(None);
+        };
+        let id = self.config.id.clone();
+        let net_err = |source| Error::Network {
+            id: id.clone(),
+            source: Box::new(source),
+        };
+        let ipam = hull_netns::Ipam::open(ipam_dir, bridge.subnet(), Some(bridge.gateway().addr()))
+            .map_err(net_err)?;
+        let addr = ipam.allocate(&id).map_err(net_err)?;
+        let files_dir = self.config.runtime_root.join(format!(".{id}.net"));
+        // Held from here on: delete (or a failed create) releases it.
+        self.net = Some(NetState {
+            ipam,
+            addr,
+            attachment: None,
+            files_dir: files_dir.clone(),
+        });
+        let hostname = self
+            .config
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id.chars().take(64).collect());
+        let hosts = hull_netns::hosts_file(&hostname, Some(addr.addr()), links).map_err(net_err)?;
+        let resolv = if nameservers.is_empty() {
+            hull_netns::resolv_conf_from_host(
+                &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            )
+        } else {
+            hull_netns::resolv_conf(nameservers, &[], &[]).map_err(net_err)?
+        };
+        let io = |source| Error::RuntimeDir {
+            action: "write network files in",
+            path: files_dir.clone(),
+            source,
+        };
+        std::fs::create_dir(&files_dir).map_err(io)?;
+        let mut config = self.config.clone();
+        for (name, text) in [
+            ("hosts", hosts),
+            (
+                "hostname",
+                hull_netns::hostname_file(&hostname).map_err(net_err)?,
+            ),
+            ("resolv.conf", resolv),
+        ] {
+            let path = files_dir.join(name);
+            std::fs::write(&path, text).map_err(io)?;
+            config
+                .mounts
+                .push(Mount::bind(path, Path::new("/etc").join(name)));
+        }
+        Ok(Some(config))
+    }
+
+    /// Bridge networking, done by the parent while the child waits: the
+    /// veth pair, eth0 with its address, and the default route.
+    fn attach_network(&mut self, pid: i32) -> Result<()> {
+        let NetworkMode::Bridge { config: bridge, .. } = &self.config.network else {
+            return Ok(());
+        };
+        let id = self.config.id.clone();
+        let Some(net) = self.net.as_mut() else {
+            return Ok(());
+        };
+        let ns_err = |source| Error::Process {
+            id: id.clone(),
+            source,
+        };
+        let host = hull_ns::NsFd::current(Namespaces::NET).map_err(ns_err)?;
+        let theirs = hull_ns::NsFd::from_pid(pid, Namespaces::NET).map_err(ns_err)?;
+        let attachment = hull_netns::setup_bridge(
+            &host,
+            &theirs,
+            bridge,
+            &hull_netns::host_veth_name(&id),
+            net.addr.addr(),
+        )
+        .map_err(|source| Error::Network {
+            id: id.clone(),
+            source: Box::new(source),
+        })?;
+        net.attachment = Some(attachment);
+        Ok(())
+    }
+
+    /// The container's address on its bridge network, if it has one.
+    pub fn address(&self) -> Option<std::net::IpAddr> {
+        self.net.as_ref().map(|n| n.addr.addr())
     }
 
     /// The master side of the container's terminal (with
@@ -514,6 +631,7 @@ impl Container {
             cgroup,
             terminal: None,
             foreign,
+            net: None,
             start_time: saved.start_time,
             status,
             exit: None,
@@ -876,6 +994,9 @@ impl Container {
                 return Err(Error::Cgroup { id, source });
             }
         }
+        if let Some(net) = self.net.take() {
+            net.release(&self.config.id);
+        }
         // The rootfs mounts lived in the container's mount namespace, which
         // died with its last process: only empty directories are left.
         remove_runtime_dir(&self.runtime_dir)?;
@@ -926,6 +1047,27 @@ fn open_pty() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd, u3
     }
     // SAFETY: a new fd that nobody else owns.
     Ok((master, unsafe { std::os::fd::OwnedFd::from_raw_fd(sl) }, n))
+}
+
+/// A bridge-networked container's address, veth and generated files.
+#[derive(Debug)]
+struct NetState {
+    ipam: hull_netns::Ipam,
+    addr: hull_netns::IpCidr,
+    attachment: Option<hull_netns::BridgeAttachment>,
+    files_dir: PathBuf,
+}
+
+impl NetState {
+    /// Frees the veth (without waiting for the namespace's destruction),
+    /// the address and the files. Best effort: each part is attempted.
+    fn release(self, id: &str) {
+        if let Some(a) = self.attachment {
+            let _ = a.release();
+        }
+        let _ = self.ipam.release_owner(id);
+        let _ = std::fs::remove_dir_all(&self.files_dir);
+    }
 }
 
 /// The host's cgroup layout, detected once per process (mounts of cgroup

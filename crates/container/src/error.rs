@@ -82,6 +82,16 @@ pub enum Error {
         source: Box<hull_overlayfs::Error>,
     },
 
+    /// Setting up or tearing down the container's network failed.
+    #[error("container {id}: network: {source}")]
+    Network {
+        /// The container.
+        id: String,
+        /// The netlink, IPAM or file error.
+        #[source]
+        source: Box<hull_netns::Error>,
+    },
+
     /// Setting up the container's terminal failed.
     #[error("container {id}: open pseudo-terminal: {source}")]
     Terminal {

@@ -39,10 +39,12 @@ mod store;
 
 pub use caps::{Capabilities, Capability};
 pub use config::{
-    Config, ContainerBuilder, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, Mount, Rlimit, Rootfs,
+    Config, ContainerBuilder, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, Mount, NetworkMode,
+    Rlimit, Rootfs,
 };
 pub use container::{Container, State, Status};
 pub use error::{Error, Result};
+pub use hull_netns;
 pub use hull_ns::{ExitStatus, Stdio};
 pub use oci_spec;
 
