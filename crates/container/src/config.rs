@@ -614,10 +614,13 @@ impl ContainerBuilder {
                     ));
                 }
             }
-            NetworkMode::Bridge { .. } | NetworkMode::None
-                if !c.namespaces.contains(Namespaces::NET) =>
-            {
-                return Err(invalid("network", "this mode needs a network namespace"));
+            // `None` without a network namespace (taken out through
+            // `namespaces`) is the host's network, as `Host` is.
+            NetworkMode::Bridge { .. } if !c.namespaces.contains(Namespaces::NET) => {
+                return Err(invalid(
+                    "network",
+                    "a bridge network needs a network namespace",
+                ));
             }
             _ => {}
         }

@@ -892,8 +892,9 @@ impl Container {
     }
 
     /// Runs another process inside the running container: it joins the
-    /// container's namespaces (non-dumpable while it does), gets the
-    /// container's capabilities, and runs as `uid`/`gid` in `cwd`.
+    /// container's namespaces (non-dumpable while it does) and cgroups, gets
+    /// the container's capabilities, and runs as its user in its working
+    /// directory.
     ///
     /// # Errors
     /// [`Error::State`] unless running; [`Error::Process`].
@@ -940,6 +941,11 @@ impl Container {
             ]);
         if c.no_new_privs {
             cmd.child_ops([hull_ns::ChildOp::NoNewPrivs]);
+        }
+        // Into the container's cgroups too, written while the child waits
+        // (before it could fork anything).
+        if let Some(cg) = &self.cgroup {
+            cmd.cgroup_procs(cg.dirs().map(|d| d.join("cgroup.procs")));
         }
         for (k, v) in &c.env {
             cmd.env(k, v);

@@ -252,6 +252,24 @@ fn exec_joins_the_running_container() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "exec-box");
     assert!(lines.iter().any(|l| l.trim() == "1 sleep"), "{out}");
+    // The exec'd process is in the container's cgroups: inside its cgroup
+    // namespace, at the root.
+    let (rd, wr) = pipe();
+    let mut child = c
+        .exec(
+            ["cat", "/proc/self/cgroup"],
+            [Stdio::Null, Stdio::Fd(wr), Stdio::Inherit],
+        )
+        .unwrap();
+    let mut cg = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(rd), &mut cg).unwrap();
+    assert!(child.wait().unwrap().success());
+    for line in cg.lines() {
+        assert!(
+            line.ends_with(":/"),
+            "exec not in the container's cgroup: {line}"
+        );
+    }
     let procs = c.processes().unwrap();
     assert_eq!(procs, vec![c.pid().unwrap()]);
     c.delete().unwrap();
