@@ -792,3 +792,37 @@ fn start_gate_splits_create_and_start() {
     assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn s4_non_dumpable_while_joining_namespaces() {
+    require_root!();
+    let mut target = Command::new("sleep")
+        .arg("30")
+        .new_namespaces(Namespaces::UTS | Namespaces::PID)
+        .spawn()
+        .unwrap();
+    let check = |non_dumpable: bool| {
+        let mut c = Command::new("true");
+        c.join_process(target.id(), Namespaces::UTS | Namespaces::PID)
+            .non_dumpable(non_dumpable);
+        // SAFETY: the hook only calls prctl, which is async-signal-safe.
+        unsafe {
+            c.pre_exec(|| {
+                // Still the joining child, after every setns: is it dumpable?
+                // SAFETY: prctl with no pointers.
+                let d = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
+                if d == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::from_raw_os_error(libc::EPERM))
+                }
+            })
+        };
+        c.status()
+    };
+    assert!(check(true).unwrap().success());
+    // Without the setting the same check fails: the hook is not vacuous.
+    assert!(check(false).is_err());
+    target.kill(libc::SIGKILL).unwrap();
+    target.wait().unwrap();
+}
