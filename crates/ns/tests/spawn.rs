@@ -805,19 +805,18 @@ fn s4_non_dumpable_while_joining_namespaces() {
         let mut c = Command::new("true");
         c.join_process(target.id(), Namespaces::UTS | Namespaces::PID)
             .non_dumpable(non_dumpable);
-        // SAFETY: the hook only calls prctl, which is async-signal-safe.
-        unsafe {
-            c.pre_exec(|| {
-                // Still the joining child, after every setns: is it dumpable?
-                // SAFETY: prctl with no pointers.
-                let d = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
-                if d == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::from_raw_os_error(libc::EPERM))
-                }
-            })
+        let hook = || {
+            // Still the joining child, after every setns: is it dumpable?
+            // SAFETY: prctl with no pointers.
+            let d = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
+            if d == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::from_raw_os_error(libc::EPERM))
+            }
         };
+        // SAFETY: the hook only calls prctl, which is async-signal-safe.
+        unsafe { c.pre_exec(hook) };
         c.status()
     };
     assert!(check(true).unwrap().success());
