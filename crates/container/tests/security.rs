@@ -2,75 +2,12 @@
 //! after the property (S1..S14) or the CVE it guards against.
 
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
 
-use hull_container::{Container, ContainerBuilder, Error, ExitStatus, Mount, Stdio};
-use hull_testkit::{is_root, unique_name};
+use hull_container::{Error, Mount};
 
-macro_rules! require_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
-    };
-}
+mod common;
 
-struct Runtime(PathBuf);
-
-impl Runtime {
-    fn new() -> Runtime {
-        let p = std::env::temp_dir().join(unique_name("hull-sec-"));
-        std::fs::create_dir_all(&p).unwrap();
-        Runtime(p)
-    }
-
-    fn builder(&self, id: &str) -> ContainerBuilder {
-        Container::builder(id)
-            .runtime_root(&self.0)
-            .cgroup_parent(self.cgroup_parent())
-    }
-}
-
-impl Runtime {
-    /// A test-owned cgroup parent, named after the runtime directory.
-    fn cgroup_parent(&self) -> String {
-        self.0.file_name().unwrap().to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-        // The containers removed their own cgroups: only the test-owned
-        // parent is left in each hierarchy (and must be empty).
-        if let Ok(layout) = hull_cgroup::Layout::detect() {
-            if let Ok(mut cg) = hull_cgroup::Cgroup::create(&layout, &self.cgroup_parent()) {
-                let _ = cg.delete();
-            }
-        }
-    }
-}
-
-fn output(b: ContainerBuilder) -> (ExitStatus, String) {
-    let mut fds = [0; 2];
-    // SAFETY: a valid array for pipe2.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    use std::os::fd::{FromRawFd, OwnedFd};
-    // SAFETY: both fds are new and ours.
-    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    let mut c = Container::create_with_stdio(
-        b.build().unwrap(),
-        [Stdio::Null, Stdio::Fd(wr), Stdio::Inherit],
-    )
-    .unwrap();
-    c.start().unwrap();
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut std::fs::File::from(rd), &mut out).unwrap();
-    let s = c.wait().unwrap();
-    c.delete().unwrap();
-    (s, out)
-}
+use common::{Runtime, run_output as output};
 
 #[test]
 fn s2_no_host_fd_leaks_into_the_container() {
