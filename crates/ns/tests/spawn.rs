@@ -825,3 +825,30 @@ fn s4_non_dumpable_while_joining_namespaces() {
     target.kill(libc::SIGKILL).unwrap();
     target.wait().unwrap();
 }
+
+#[test]
+fn caller_stays_dumpable_after_a_child_changes_ids() {
+    require_root!();
+    // The child shares the caller's memory; the kernel clears the (shared)
+    // dumpable flag when it changes ids, and the spawner puts it back.
+    // SAFETY: prctl with integer arguments.
+    let before = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
+    assert!(
+        Command::new("true")
+            .user(1000, 1000)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = stdout_of(
+        sh("id -u")
+            .new_namespaces(Namespaces::USER)
+            .uid_map("0 100000 1".parse().unwrap())
+            .gid_map(IdMap::single(0, 100000))
+            .user(0, 0),
+    );
+    assert_eq!(out, "0\n");
+    // SAFETY: as above.
+    let after = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
+    assert_eq!(after, before);
+}

@@ -83,6 +83,10 @@ pub(crate) struct Plan {
     /// Become non-dumpable before joining namespaces (only on the
     /// fork-like path: dumpability belongs to the address space).
     pub non_dumpable: bool,
+    /// The child shares the caller's address space (CLONE_VM): a change of
+    /// credentials would make the *caller* non-dumpable too, so the flag is
+    /// put back after each one.
+    pub shares_memory: bool,
     /// Read end of the parent's release pipe, or -1 when the child need not
     /// wait.
     pub sync_fd: i32,
@@ -435,6 +439,7 @@ fn run_ops(plan: &Plan) {
                     run_op(op, -1)
                 }
             }
+            code::SET_IDS => keeping_dumpable(plan, || run_op(op, root_fd)),
             _ => run_op(op, root_fd),
         };
         let skipped = op.optional && r == -(libc::ENOENT as isize);
@@ -1030,23 +1035,54 @@ fn wait_at_gate(plan: &Plan) {
 /// Becomes the requested user and group (after the parent wrote the id
 /// maps, so that the ids exist in a new user namespace). Raw set*id calls
 /// change only this single-threaded process, which is all there is.
+/// Runs `f`, a change of credentials, and then puts the address space's
+/// dumpable flag back if this child shares it with the caller (the kernel
+/// clears it on a change of ids, which would leave the caller unable to be
+/// ptraced or to read its own /proc files as itself). The program gets the
+/// flag execve computes for it either way.
+fn keeping_dumpable(plan: &Plan, f: impl FnOnce() -> isize) -> isize {
+    if !plan.shares_memory {
+        return f();
+    }
+    let get = libc::PR_GET_DUMPABLE as usize;
+    let set = libc::PR_SET_DUMPABLE as usize;
+    // SAFETY: prctl with integer arguments.
+    let before = unsafe { raw::syscall3(libc::SYS_prctl, get, 0, 0) };
+    let r = f();
+    if before == 0 || before == 1 {
+        // SAFETY: as above.
+        unsafe { raw::syscall3(libc::SYS_prctl, set, before as usize, 0) };
+    }
+    r
+}
+
 fn set_ids(plan: &Plan) {
     let Some((uid, gid)) = plan.ids else {
         return;
     };
-    if plan.clear_groups {
+    let r = keeping_dumpable(plan, || set_ids_now(uid, gid, plan.clear_groups));
+    if r < 0 {
+        fail(plan, Step::SetIds, r, 0);
+    }
+}
+
+fn set_ids_now(uid: u32, gid: u32, clear_groups: bool) -> isize {
+    if clear_groups {
         // SAFETY: setgroups with an empty list takes no pointer.
         let r = unsafe { raw::syscall3(libc::SYS_setgroups, 0, 0, 0) };
-        check(plan, Step::SetIds, r, 0);
+        if r < 0 {
+            return r;
+        }
     }
     let g = gid as usize;
     // SAFETY: setresgid/setresuid take integers.
     let r = unsafe { raw::syscall3(libc::SYS_setresgid, g, g, g) };
-    check(plan, Step::SetIds, r, 1);
+    if r < 0 {
+        return r;
+    }
     let u = uid as usize;
     // SAFETY: as above.
-    let r = unsafe { raw::syscall3(libc::SYS_setresuid, u, u, u) };
-    check(plan, Step::SetIds, r, 2);
+    unsafe { raw::syscall3(libc::SYS_setresuid, u, u, u) }
 }
 
 /// Changes to the working directory, and checks that it lies inside the

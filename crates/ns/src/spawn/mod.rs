@@ -779,6 +779,7 @@ impl Command {
         prepared.plan = Some(Plan {
             report_fd: report_wr.as_raw_fd(),
             non_dumpable: self.non_dumpable,
+            shares_memory: !copy_memory,
             sync_fd: sync.as_ref().map(|(r, _)| r.as_raw_fd()).unwrap_or(-1),
             want_ready,
             joins: join_arr,
