@@ -2,8 +2,10 @@
 //! mount, UTS, IPC and network namespaces, the host-derived root with
 //! pivot_root, runc's default mounts, masked and read-only paths, the
 //! capability and privilege steps, and a cgroup with memory and pids
-//! limits. Also 5 and 10 containers in parallel, the same with an overlay
-//! root, and a cold figure (after 100 ms idle).
+//! limits. `spawn_to_exit*` time create, start and wait (the delete is
+//! untimed); the others are whole cycles, delete included: one container,
+//! the same with an overlay root, 5 and 10 in parallel, and a cold figure
+//! (after 100 ms idle).
 //!
 //! Run as root: `cargo bench --bench container`.
 
@@ -14,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hull::cgroup::{Limit, Resources};
+use hull::cgroup::{Controller, Limit, Resources};
 use hull::container::{Container, Rootfs};
 use hull::ns::Namespaces;
 
@@ -49,6 +51,12 @@ impl Env {
     }
 
     fn run(&self, overlay: bool) {
+        let c = self.spawn_to_exit(overlay, None);
+        drop(c);
+    }
+
+    /// Create, start and wait; returns the container for an untimed delete.
+    fn spawn_to_exit(&self, overlay: bool, controllers: Option<&[Controller]>) -> Container {
         let id = format!("b{}", N.fetch_add(1, Ordering::Relaxed));
         let mut b = Container::builder(&id)
             .runtime_root(&self.runtime)
@@ -68,6 +76,9 @@ impl Env {
                     .unwrap(),
             )
             .args(["/bin/true"]);
+        if let Some(set) = controllers {
+            b = b.cgroup_controllers(set.iter().copied());
+        }
         if overlay {
             b = b
                 .rootfs(Rootfs::Overlay {
@@ -79,7 +90,20 @@ impl Env {
         let mut c = b.build().unwrap().create().unwrap();
         c.start().unwrap();
         assert!(c.wait().unwrap().success());
-        c.delete().unwrap();
+        c
+    }
+
+    /// Times spawn-to-exit only; each container is deleted outside the
+    /// measured time.
+    fn timed(&self, iters: u64, controllers: Option<&[Controller]>) -> Duration {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let t = Instant::now();
+            let mut c = self.spawn_to_exit(false, controllers);
+            total += t.elapsed();
+            c.delete().unwrap();
+        }
+        total
     }
 }
 
@@ -99,6 +123,19 @@ impl Drop for Env {
 fn container(c: &mut Criterion) {
     let env = Env::new();
     let mut g = c.benchmark_group("container");
+    // Spawn-to-exit (create, start, wait), the delete untimed: with the
+    // cgroup in every hierarchy (runc's choice), and in the cpu, memory and
+    // pids hierarchies only (the work of the C reference in the issue).
+    g.bench_function("spawn_to_exit", |b| b.iter_custom(|n| env.timed(n, None)));
+    g.bench_function("spawn_to_exit_3_cgroups", |b| {
+        b.iter_custom(|n| {
+            env.timed(
+                n,
+                Some(&[Controller::Cpu, Controller::Memory, Controller::Pids]),
+            )
+        })
+    });
+    // Whole cycles, delete included.
     g.bench_function("host_root", |b| b.iter(|| env.run(false)));
     g.bench_function("overlay_root", |b| b.iter(|| env.run(true)));
     for n in [5usize, 10] {
