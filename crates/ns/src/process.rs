@@ -111,7 +111,7 @@ pub(crate) struct Pending {
     pub gate: OwnedFd,
     pub report: File,
     pub _stack: Option<crate::sys::Stack>,
-    pub prepared: Option<Box<crate::spawn::Prepared>>,
+    pub prepared: Box<crate::spawn::Prepared>,
 }
 
 /// The output of a finished process ([`Command::output`](crate::Command::output)).

@@ -29,7 +29,7 @@ mod child;
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -914,12 +914,15 @@ impl Command {
                 Report::Exec | Report::Ready => break,
             }
         }
-        let pending = gate_wr.map(|gate| Pending {
-            gate,
-            report: report_rd,
-            _stack: guard.stack.take(),
-            prepared: guard.prepared.take(),
-        });
+        let pending = match (gate_wr, guard.prepared.take()) {
+            (Some(gate), Some(prepared)) => Some(Pending {
+                gate,
+                report: report_rd,
+                _stack: guard.stack.take(),
+                prepared,
+            }),
+            _ => None,
+        };
         let Some(pidfd) = guard.disarm() else {
             return Err(prep("keep pidfd")(std::io::Error::from_raw_os_error(
                 libc::EBADF,
@@ -1114,27 +1117,26 @@ pub(crate) enum Report {
     Exec,
 }
 
-/// Reads the next report; a failure record becomes the error (the child
-/// is reaped first, by the caller's guard on return).
-pub(crate) fn next_report(
-    report: &mut File,
-    prepared: Option<&Prepared>,
-    program: &str,
-) -> Result<std::result::Result<Report, Record>> {
+/// Reads the child's next report. A failure record means the child is
+/// exiting: it is reaped through `pidfd`, and the record becomes the error
+/// naming the step.
+fn await_report(report: &mut File, prepared: &Prepared, pidfd: BorrowedFd<'_>) -> Result<Report> {
     let rec = read_record(report).map_err(|source| Error::Prepare {
-        program: program.to_string(),
+        program: prepared.program.clone(),
         what: "read report pipe",
         source,
     })?;
     let Some(rec) = rec else {
-        return Ok(Ok(Report::Exec));
+        return Ok(Report::Exec);
     };
-    let _ = prepared;
-    Ok(match Step::from_u32(rec.step) {
+    match Step::from_u32(rec.step) {
         Some(Step::Ready) => Ok(Report::Ready),
         Some(Step::AtGate) => Ok(Report::AtGate),
-        _ => Err(rec),
-    })
+        _ => {
+            let _ = sys::waitid_pidfd(pidfd, libc::WEXITED);
+            Err(prepared.error(&rec))
+        }
+    }
 }
 
 /// Kills and reaps a half-started child on an early return, and frees its
@@ -1146,31 +1148,16 @@ struct ChildGuard {
 }
 
 impl ChildGuard {
-    /// The next report; a failure record reaps the child and becomes the
-    /// error.
+    /// The next report (see [`await_report`]).
     fn next_report(&mut self, report: &mut File) -> Result<Report> {
-        let program = self
-            .prepared
-            .as_ref()
-            .map(|p| p.program.clone())
-            .unwrap_or_default();
-        match next_report(report, self.prepared.as_deref(), &program)? {
-            Ok(r) => Ok(r),
-            Err(rec) => {
-                if let Some(fd) = self.pidfd.take() {
-                    let _ = sys::waitid_pidfd(fd.as_fd(), libc::WEXITED);
-                }
-                let err = match &self.prepared {
-                    Some(p) => p.error(&rec),
-                    None => Error::Spawn {
-                        program,
-                        step: Step::Exec,
-                        path: None,
-                        source: std::io::Error::from_raw_os_error(rec.errno),
-                    },
-                };
-                Err(err)
-            }
+        match (self.prepared.as_deref(), self.pidfd.as_ref()) {
+            (Some(prepared), Some(pidfd)) => await_report(report, prepared, pidfd.as_fd()),
+            // Both are held until `disarm`, which ends the guard.
+            _ => Err(Error::Prepare {
+                program: String::new(),
+                what: "read report pipe",
+                source: std::io::Error::from_raw_os_error(libc::EBADF),
+            }),
         }
     }
 
@@ -1201,35 +1188,16 @@ pub(crate) fn start_pending(pending: &mut Option<Pending>, pidfd: &OwnedFd) -> R
     let Some(mut p) = pending.take() else {
         return Ok(());
     };
-    let program = p
-        .prepared
-        .as_ref()
-        .map(|x| x.program.clone())
-        .unwrap_or_default();
     let mut gate = File::from(p.gate);
     std::io::Write::write_all(&mut gate, b"1").map_err(|source| Error::Prepare {
-        program: program.clone(),
+        program: p.prepared.program.clone(),
         what: "open start gate",
         source,
     })?;
     drop(gate);
-    let outcome = next_report(&mut p.report, p.prepared.as_deref(), &program)?;
-    match outcome {
-        Ok(_) => Ok(()),
-        Err(rec) => {
-            let _ = sys::waitid_pidfd(pidfd.as_fd(), libc::WEXITED);
-            Err(match &p.prepared {
-                Some(x) => x.error(&rec),
-                None => Error::Spawn {
-                    program,
-                    step: Step::Exec,
-                    path: None,
-                    source: std::io::Error::from_raw_os_error(rec.errno),
-                },
-            })
-        }
-    }
-    // `p.stack` and `p.prepared` drop here: the child has exec'd or exited.
+    await_report(&mut p.report, &p.prepared, pidfd.as_fd()).map(drop)
+    // `p` (with the stack and the prepared data) drops here: the child has
+    // exec'd or exited.
 }
 
 enum CloneError {
