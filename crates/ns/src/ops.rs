@@ -265,12 +265,20 @@ fn opt_c(s: Option<&Path>, strings: &mut Vec<CString>) -> Result<u64> {
     s.map_or(Ok(0), |s| c(s, strings))
 }
 
+/// The highest capability number the kernel knows, read once per process.
+fn cap_last_cap() -> u64 {
+    static LAST: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(40)
+    })
+}
+
 pub(crate) fn prepare(ops: &[ChildOp]) -> Result<PreparedOps> {
     let mut p = PreparedOps::default();
-    let cap_last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or(40);
+    let cap_last = cap_last_cap();
     for op in ops {
         let s = &mut p._strings;
         let (raw, what) = match op {
