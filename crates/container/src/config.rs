@@ -166,6 +166,9 @@ pub struct Config {
     pub(crate) ambient: Capabilities,
     pub(crate) rlimits: Vec<Rlimit>,
     pub(crate) no_new_privs: bool,
+    pub(crate) seccomp: Option<crate::seccomp::Seccomp>,
+    /// The compiled `seccomp` profile (empty without one).
+    pub(crate) seccomp_program: Vec<hull_ns::BpfInstruction>,
     pub(crate) oom_score_adj: Option<i32>,
     pub(crate) sysctls: Vec<(String, String)>,
     pub(crate) init: bool,
@@ -242,6 +245,8 @@ impl ContainerBuilder {
                     hard: 1024,
                 }],
                 no_new_privs: true,
+                seccomp: None,
+                seccomp_program: Vec::new(),
                 oom_score_adj: None,
                 sysctls: Vec::new(),
                 init: false,
@@ -390,6 +395,17 @@ impl ContainerBuilder {
         self
     }
 
+    /// A seccomp profile for the process, installed as the last step
+    /// before it runs (or, without no_new_privs, before capabilities are
+    /// dropped, since installing it then needs CAP_SYS_ADMIN); default:
+    /// none. The profile must allow what runs after it: `execve`,
+    /// `close_range`, `chdir`, `rt_sigaction`, `rt_sigprocmask`, and `read`
+    /// and `openat` for the start gate.
+    pub fn seccomp(mut self, profile: crate::seccomp::Seccomp) -> Self {
+        self.config.seccomp = Some(profile);
+        self
+    }
+
     /// The process's oom_score_adj (-1000 to 1000).
     pub fn oom_score_adj(mut self, adj: i32) -> Self {
         self.config.oom_score_adj = Some(adj);
@@ -508,8 +524,11 @@ impl ContainerBuilder {
     /// # Errors
     /// [`Error::Invalid`] or [`Error::Path`] naming the field at fault.
     pub fn build(self) -> Result<Config> {
-        let c = self.config;
+        let mut c = self.config;
         validate_id(&c.id)?;
+        if let Some(profile) = &c.seccomp {
+            c.seccomp_program = profile.compile()?;
+        }
         if let Rootfs::Dir(dir) = &c.rootfs {
             let meta = std::fs::metadata(dir).map_err(|source| Error::Path {
                 field: "rootfs",

@@ -22,7 +22,8 @@
 //! The spawn: [`plan`] computes, as a pure function, the namespaces and the
 //! child's flat list of steps (mounts into the new root, pivot_root,
 //! sysctls, masked and read-only paths, rlimits, a new session, capability
-//! bounding set, ids, capabilities, no_new_privs); `hull-ns` then runs them
+//! bounding set, ids, capabilities, no_new_privs, the [`seccomp`] filter
+//! last); `hull-ns` then runs them
 //! with one clone3, in the child, as raw system calls.
 
 #![deny(unsafe_code)]
@@ -34,8 +35,10 @@ mod container;
 mod error;
 mod oci;
 pub mod plan;
+pub mod seccomp;
 #[allow(unsafe_code)] // flock, pidfd_open, pidfd_send_signal, poll, mkfifo
 mod store;
+mod syscalls;
 
 pub use caps::{Capabilities, Capability};
 pub use config::{

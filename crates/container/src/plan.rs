@@ -226,6 +226,15 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
     if config.terminal {
         ops.push(ChildOp::SetControllingTerminal);
     }
+    let seccomp = (!config.seccomp_program.is_empty()).then(|| ChildOp::Seccomp {
+        program: config.seccomp_program.clone(),
+        flags: config.seccomp.as_ref().map_or(0, |s| s.flags),
+    });
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
+    // while the process still has it, as runc does.
+    if !config.no_new_privs {
+        ops.extend(seccomp.clone());
+    }
     let caps = config.capabilities.bits();
     ops.push(ChildOp::BoundingSet { keep: caps });
     ops.push(ChildOp::SetIds {
@@ -244,6 +253,8 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
     });
     if config.no_new_privs {
         ops.push(ChildOp::NoNewPrivs);
+        // Seccomp last (S11).
+        ops.extend(seccomp);
     }
     Plan {
         namespaces: config.namespaces,
@@ -633,6 +644,30 @@ mod tests {
             assert!(target.is_relative(), "{o:?}");
         }
         assert_eq!(p.hostname.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn s11_seccomp_is_the_last_step() {
+        use crate::seccomp::{Action, Seccomp};
+        let profile = Seccomp::new(Action::Allow).rule(["mount"], Action::Errno(1));
+        let is_seccomp = |o: &ChildOp| matches!(o, ChildOp::Seccomp { .. });
+        let cfg = Container::builder("s")
+            .seccomp(profile.clone())
+            .build()
+            .unwrap();
+        let p = plan(&cfg, &host(), Path::new("/r"), None);
+        assert!(is_seccomp(p.ops.last().unwrap()));
+        assert!(matches!(p.ops[p.ops.len() - 2], ChildOp::NoNewPrivs));
+        // Without no_new_privs it needs CAP_SYS_ADMIN: before the drop.
+        let cfg = Container::builder("s")
+            .seccomp(profile)
+            .no_new_privs(false)
+            .build()
+            .unwrap();
+        let p = plan(&cfg, &host(), Path::new("/r"), None);
+        let sc = position(&p.ops, is_seccomp);
+        assert!(sc < position(&p.ops, |o| matches!(o, ChildOp::BoundingSet { .. })));
+        assert_eq!(p.ops.iter().filter(|o| is_seccomp(o)).count(), 1);
     }
 
     #[test]

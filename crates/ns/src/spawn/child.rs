@@ -754,6 +754,12 @@ fn run_op(op: &RawOp, root_fd: i32) -> isize {
                 }
                 0
             }
+            code::SECCOMP => raw::syscall3(
+                libc::SYS_seccomp,
+                1, // SECCOMP_SET_MODE_FILTER
+                a[1],
+                a[0],
+            ),
             code::NO_NEW_PRIVS => raw::syscall6(
                 libc::SYS_prctl,
                 libc::PR_SET_NO_NEW_PRIVS as usize,
