@@ -330,7 +330,7 @@ impl Container {
             cmd.uid_map(u.clone()).gid_map(g.clone());
         }
         if let Some(cg) = &self.cgroup {
-            cmd.cgroup_procs(cg.dirs().map(|d| d.join("cgroup.procs")));
+            place_in_cgroup(&mut cmd, cg, &c.id)?;
         }
         if let NetworkMode::Join(path) = &c.network {
             let ns = hull_ns::NsFd::open(path).map_err(|source| Error::Process {
@@ -924,28 +924,40 @@ impl Container {
             .env_clear()
             .join_process(pid, c.namespaces)
             .non_dumpable(true)
-            .current_dir(&c.cwd)
-            .child_ops([
-                hull_ns::ChildOp::BoundingSet { keep: caps },
-                hull_ns::ChildOp::SetIds {
-                    uid: c.uid,
-                    gid: c.gid,
-                    groups: c.groups.clone(),
-                },
-                hull_ns::ChildOp::Capabilities {
-                    effective: caps,
-                    permitted: caps,
-                    inheritable: 0,
-                    ambient: 0,
-                },
-            ]);
-        if c.no_new_privs {
-            cmd.child_ops([hull_ns::ChildOp::NoNewPrivs]);
+            .current_dir(&c.cwd);
+        // The container's privileges: the bounding set, ids, capabilities,
+        // no_new_privs and its seccomp filter last (or, without
+        // no_new_privs, first: installing it then needs CAP_SYS_ADMIN).
+        let seccomp = (!c.seccomp_program.is_empty()).then(|| hull_ns::ChildOp::Seccomp {
+            program: c.seccomp_program.clone(),
+            flags: c.seccomp.as_ref().map_or(0, |s| s.flags),
+        });
+        let mut ops = Vec::new();
+        if !c.no_new_privs {
+            ops.extend(seccomp.clone());
         }
-        // Into the container's cgroups too, written while the child waits
-        // (before it could fork anything).
+        ops.extend([
+            hull_ns::ChildOp::BoundingSet { keep: caps },
+            hull_ns::ChildOp::SetIds {
+                uid: c.uid,
+                gid: c.gid,
+                groups: c.groups.clone(),
+            },
+            hull_ns::ChildOp::Capabilities {
+                effective: caps,
+                permitted: caps,
+                inheritable: 0,
+                ambient: 0,
+            },
+        ]);
+        if c.no_new_privs {
+            ops.push(hull_ns::ChildOp::NoNewPrivs);
+            ops.extend(seccomp);
+        }
+        cmd.child_ops(ops);
+        // Into the container's cgroups too, before it could fork anything.
         if let Some(cg) = &self.cgroup {
-            cmd.cgroup_procs(cg.dirs().map(|d| d.join("cgroup.procs")));
+            place_in_cgroup(&mut cmd, cg, &c.id)?;
         }
         for (k, v) in &c.env {
             cmd.env(k, v);
@@ -1078,6 +1090,27 @@ impl NetState {
 
 /// The host's cgroup layout, detected once per process (mounts of cgroup
 /// file systems do not move under a running runtime).
+/// Places the spawned process in the container's cgroup: it writes itself
+/// into the v1 hierarchies' `tasks` files (no global lock, see
+/// [`Command::cgroup_tasks`]) and is born in the v2 one
+/// (`CLONE_INTO_CGROUP`).
+fn place_in_cgroup(cmd: &mut Command, cg: &hull_cgroup::Cgroup, id: &str) -> Result<()> {
+    let v2 = cg.v2_dir();
+    cmd.cgroup_tasks(
+        cg.dirs()
+            .filter(|d| Some(*d) != v2)
+            .map(|d| d.join("tasks")),
+    );
+    if v2.is_some() {
+        let dir = cg.dir_fd().map_err(|source| Error::Cgroup {
+            id: id.to_string(),
+            source,
+        })?;
+        cmd.cgroup(dir);
+    }
+    Ok(())
+}
+
 fn host_layout() -> hull_cgroup::Result<hull_cgroup::Layout> {
     use std::sync::OnceLock;
     static LAYOUT: OnceLock<hull_cgroup::Layout> = OnceLock::new();
