@@ -219,6 +219,39 @@ fn s11_seccomp_filter_installed_last() {
 }
 
 #[test]
+fn s11_exec_gets_the_seccomp_filter() {
+    use hull_container::Stdio;
+    use hull_container::seccomp::{Action, Seccomp};
+    require_root!();
+    let rt = Runtime::new();
+    let mut c = rt
+        .builder("sce")
+        .seccomp(Seccomp::new(Action::Allow).rule(["mkdir", "mkdirat"], Action::Errno(38)))
+        .args(["sleep", "100"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap();
+    c.start().unwrap();
+    let (rd, wr) = common::pipe();
+    let mut child = c
+        .exec(
+            [
+                "sh",
+                "-c",
+                "mkdir /x 2>/dev/null; echo rc=$?; grep Seccomp: /proc/self/status",
+            ],
+            [Stdio::Null, Stdio::Fd(wr), Stdio::Inherit],
+        )
+        .unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(rd), &mut out).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(out, "rc=1\nSeccomp:\t2\n");
+    c.delete().unwrap();
+}
+
+#[test]
 fn cve_2019_5736_no_handle_to_the_runtime_binary() {
     require_root!();
     let rt = Runtime::new();
