@@ -149,6 +149,7 @@ pub struct Config {
     pub(crate) id: String,
     pub(crate) rootfs: Rootfs,
     pub(crate) readonly_rootfs: bool,
+    pub(crate) no_pivot: bool,
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) cwd: PathBuf,
@@ -213,6 +214,7 @@ impl ContainerBuilder {
                 id: id.to_string(),
                 rootfs: Rootfs::Host,
                 readonly_rootfs: false,
+                no_pivot: false,
                 args: vec!["sh".into()],
                 env: vec![
                     (
@@ -272,6 +274,16 @@ impl ContainerBuilder {
     /// Mounts the root file system read-only.
     pub fn readonly_rootfs(mut self, yes: bool) -> Self {
         self.config.readonly_rootfs = yes;
+        self
+    }
+
+    /// Enters the root by moving its mount onto `/` and chroot instead of
+    /// pivot_root, for hosts whose own root cannot be pivoted (an
+    /// initramfs); runc's `--no-pivot`. Weaker: the old root stays
+    /// underneath, and a process with CAP_SYS_CHROOT may reach it. Default:
+    /// no.
+    pub fn no_pivot(mut self, yes: bool) -> Self {
+        self.config.no_pivot = yes;
         self
     }
 

@@ -177,8 +177,14 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
     for m in &config.mounts {
         extra_mount(m, host, &mut ops);
     }
-    ops.push(ChildOp::PivotRoot {
-        new_root: root.to_path_buf(),
+    ops.push(if config.no_pivot {
+        ChildOp::MoveRoot {
+            new_root: root.to_path_buf(),
+        }
+    } else {
+        ChildOp::PivotRoot {
+            new_root: root.to_path_buf(),
+        }
     });
     // A new network namespace has only `lo`, down: bring it up, as
     // Docker's `none` network does.

@@ -41,7 +41,7 @@ pub enum ChildOp {
     /// absolute symlinks and magic links cannot lead outside it, even if the
     /// tree changes meanwhile, and mounts go onto the resolved fd
     /// (CVE-2021-30465). Sources and absolute paths are unaffected;
-    /// [`ChildOp::PivotRoot`] ends it.
+    /// [`ChildOp::PivotRoot`] (or [`ChildOp::MoveRoot`]) ends it.
     ResolveIn {
         /// The directory (a mount point by then) to resolve in.
         root: PathBuf,
@@ -50,6 +50,15 @@ pub enum ChildOp {
     /// old root, chdir("/"). `new_root` must be a mount point.
     PivotRoot {
         /// The new root directory.
+        new_root: PathBuf,
+    },
+    /// Makes `new_root` the root without pivot_root, for a caller whose
+    /// root cannot be pivoted (an initramfs): chdir, move the mount onto
+    /// `/` (`MS_MOVE`), chroot("."), chdir("/"). The old root stays
+    /// underneath, reachable by a process that may chroot again: prefer
+    /// [`ChildOp::PivotRoot`] (this is runc's `--no-pivot`).
+    MoveRoot {
+        /// The new root directory (a mount point).
         new_root: PathBuf,
     },
     /// mkdir(2); an existing directory is fine.
@@ -241,6 +250,7 @@ pub(crate) mod code {
     pub const RESOLVE_IN: u32 = 18;
     pub const LOOPBACK_UP: u32 = 19;
     pub const SECCOMP: u32 = 20;
+    pub const MOVE_ROOT: u32 = 21;
 }
 
 /// The raw form the child runs: an opcode and six machine words (pointers
@@ -344,6 +354,14 @@ pub(crate) fn prepare(ops: &[ChildOp]) -> Result<PreparedOps> {
             ChildOp::PivotRoot { new_root } => (
                 RawOp {
                     code: code::PIVOT_ROOT,
+                    a: [c(new_root, s)?, 0, 0, 0, 0, 0],
+                    ..RawOp::default()
+                },
+                new_root.clone(),
+            ),
+            ChildOp::MoveRoot { new_root } => (
+                RawOp {
+                    code: code::MOVE_ROOT,
                     a: [c(new_root, s)?, 0, 0, 0, 0, 0],
                     ..RawOp::default()
                 },

@@ -431,7 +431,7 @@ fn run_ops(plan: &Plan) {
         // SAFETY: `ops` points to `n_ops` prepared entries.
         let op = unsafe { &*plan.ops.add(i) };
         let r = match op.code {
-            code::RESOLVE_IN | code::PIVOT_ROOT => {
+            code::RESOLVE_IN | code::PIVOT_ROOT | code::MOVE_ROOT => {
                 close(root_fd);
                 root_fd = -1;
                 if op.code == code::RESOLVE_IN {
@@ -584,6 +584,21 @@ fn run_op(op: &RawOp, root_fd: i32) -> isize {
                 }
                 if r == 0 {
                     r = raw::syscall3(libc::SYS_chdir, c"/".as_ptr() as usize, 0, 0);
+                }
+                r
+            }
+            code::MOVE_ROOT => {
+                let dot = c".".as_ptr() as usize;
+                let slash = c"/".as_ptr() as usize;
+                let mut r = raw::syscall3(libc::SYS_chdir, a[0], 0, 0);
+                if r == 0 {
+                    r = raw::syscall6(libc::SYS_mount, dot, slash, 0, libc::MS_MOVE as usize, 0, 0);
+                }
+                if r == 0 {
+                    r = raw::syscall3(libc::SYS_chroot, dot, 0, 0);
+                }
+                if r == 0 {
+                    r = raw::syscall3(libc::SYS_chdir, slash, 0, 0);
                 }
                 r
             }
