@@ -1,5 +1,5 @@
 //! Containers on a cgroup2-only machine, for real (the v2vm guest; see
-//! .ci/steps.d/container-v2.sh): born in their cgroup by CLONE_INTO_CGROUP,
+//! .ci/steps.d/v2vm.sh): born in their cgroup by CLONE_INTO_CGROUP,
 //! limits visible inside, freeze, stats, exec and delete (with `no_pivot`:
 //! the guest runs from an initramfs). Skips where the
 //! root cgroup is not cgroup2 with controllers, as on a v1 or hybrid host.
@@ -7,11 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use hull_cgroup::{Limit, Resources};
-use hull_container::{Rootfs, Status, Stdio};
+use hull_container::{Rootfs, Status};
 
 mod common;
 
-use common::{Runtime, pipe, run_output};
+use common::{Runtime, exec_output, run_output};
 
 fn v2_host() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
@@ -102,16 +102,8 @@ fn pause_stats_exec_and_delete_on_v2() {
     assert_eq!(c.status(), Status::Running);
     let stats = c.stats().unwrap();
     assert!(format!("{stats:?}").contains("memory"), "{stats:?}");
-    let (rd, wr) = pipe();
-    let mut child = c
-        .exec(
-            ["cat", "/proc/self/cgroup"],
-            [Stdio::Null, Stdio::Fd(wr), Stdio::Inherit],
-        )
-        .unwrap();
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut std::fs::File::from(rd), &mut out).unwrap();
-    assert!(child.wait().unwrap().success());
+    let (status, out) = exec_output(&mut c, &["cat", "/proc/self/cgroup"]);
+    assert!(status.success());
     assert_eq!(out, "0::/\n");
     c.delete().unwrap();
     assert!(!dir.exists());

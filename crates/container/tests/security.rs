@@ -220,7 +220,6 @@ fn s11_seccomp_filter_installed_last() {
 
 #[test]
 fn s11_exec_gets_the_seccomp_filter() {
-    use hull_container::Stdio;
     use hull_container::seccomp::{Action, Seccomp};
     require_root!();
     let rt = Runtime::new();
@@ -233,20 +232,15 @@ fn s11_exec_gets_the_seccomp_filter() {
         .create()
         .unwrap();
     c.start().unwrap();
-    let (rd, wr) = common::pipe();
-    let mut child = c
-        .exec(
-            [
-                "sh",
-                "-c",
-                "mkdir /x 2>/dev/null; echo rc=$?; grep Seccomp: /proc/self/status",
-            ],
-            [Stdio::Null, Stdio::Fd(wr), Stdio::Inherit],
-        )
-        .unwrap();
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut std::fs::File::from(rd), &mut out).unwrap();
-    assert!(child.wait().unwrap().success());
+    let (status, out) = common::exec_output(
+        &mut c,
+        &[
+            "sh",
+            "-c",
+            "mkdir /x 2>/dev/null; echo rc=$?; grep Seccomp: /proc/self/status",
+        ],
+    );
+    assert!(status.success());
     assert_eq!(out, "rc=1\nSeccomp:\t2\n");
     c.delete().unwrap();
 }

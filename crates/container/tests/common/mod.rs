@@ -86,3 +86,18 @@ pub fn run_output(b: ContainerBuilder) -> (ExitStatus, String) {
     c.delete().unwrap();
     (s, out)
 }
+
+/// Runs a process in a running container and returns its status and
+/// stdout.
+pub fn exec_output(c: &mut Container, args: &[&str]) -> (ExitStatus, String) {
+    let (rd, wr) = pipe();
+    let mut child = c
+        .exec(
+            args.iter().copied(),
+            [Stdio::Null, Stdio::Fd(wr), Stdio::Inherit],
+        )
+        .unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(rd), &mut out).unwrap();
+    (child.wait().unwrap(), out)
+}
