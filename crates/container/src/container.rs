@@ -291,6 +291,11 @@ impl Container {
         let net_config = self.prepare_network()?;
         let c = net_config.as_ref().unwrap_or(&self.config);
         let mut host = HostInfo::detect(c);
+        host.cgroup_v2_dir = self
+            .cgroup
+            .as_ref()
+            .and_then(|cg| cg.v2_dir())
+            .map(Path::to_path_buf);
         let mut pty = None;
         if c.terminal {
             let (master, slave, n) = open_pty().map_err(|source| Error::Terminal {
