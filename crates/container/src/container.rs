@@ -233,10 +233,18 @@ impl Container {
             }
         };
         let id = self.config.id.clone();
-        let overlay = hull_overlayfs::Overlay::builder()
+        let mut overlay = hull_overlayfs::Overlay::builder()
             .lowers_top_down(lowers.iter().cloned())
             .upper(&upper, &work)
-            .target(&self.rootfs_dir)
+            .target(&self.rootfs_dir);
+        if self.config.image.is_some() {
+            // An upper layer that can be committed: no redirects or
+            // metadata-only copies (a diff cannot express them).
+            overlay = overlay
+                .redirect_dir(hull_overlayfs::RedirectDir::NoFollow)
+                .metacopy(false);
+        }
+        let overlay = overlay
             .build()
             .map_err(|source| Error::Overlay {
                 id,
@@ -379,8 +387,10 @@ impl Container {
             nameservers,
         } = &self.config.network
         else {
+            crate::network::check_ports(&self.config)?;
             return Ok(None);
         };
+        crate::network::check_ports(&self.config)?;
         let id = self.config.id.clone();
         let net_err = |source| Error::Network {
             id: id.clone(),
@@ -396,6 +406,7 @@ impl Container {
             addr,
             attachment: None,
             files_dir: files_dir.clone(),
+            ports: Vec::new(),
         });
         let hostname = self
             .config
@@ -462,6 +473,7 @@ impl Container {
             source: Box::new(source),
         })?;
         net.attachment = Some(attachment);
+        crate::network::publish_ports(&self.config, &host, net.addr.addr(), &mut net.ports)?;
         Ok(())
     }
 
@@ -1062,12 +1074,17 @@ struct NetState {
     addr: hull_netns::IpCidr,
     attachment: Option<hull_netns::BridgeAttachment>,
     files_dir: PathBuf,
+    /// Published ports, unpublished when dropped.
+    ports: Vec<hull_netns::PublishedPort>,
 }
 
 impl NetState {
     /// Frees the veth (without waiting for the namespace's destruction),
     /// the address and the files. Best effort: each part is attempted.
     fn release(self, id: &str) {
+        for p in self.ports {
+            let _ = p.remove();
+        }
         if let Some(a) = self.attachment {
             let _ = a.release();
         }

@@ -28,23 +28,33 @@
 #![deny(unsafe_code)]
 
 mod caps;
+mod commit;
 mod config;
 #[allow(unsafe_code)] // poll(2) on the pidfd; the pseudo-terminal ioctls
 mod container;
+mod cp;
+mod dockerfile;
 mod error;
+mod image;
+mod network;
 mod oci;
 pub mod plan;
 #[allow(unsafe_code)] // flock, pidfd_open, pidfd_send_signal, poll, mkfifo
 mod store;
 
 pub use caps::{Capabilities, Capability};
+pub use commit::CommitOptions;
 pub use config::{
     Config, ContainerBuilder, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, Mount, NetworkMode,
     Rlimit, Rootfs,
 };
 pub use container::{Container, State, Status};
+pub use dockerfile::{Dockerfile, ImageBuilder, Instruction, Step};
 pub use error::{Error, Result};
+pub use hull_image_layers;
 pub use hull_netns;
+pub use image::{ImageDefaults, ImageStore, PreparedImage};
+pub use network::{ContainerStats, InterfaceStats, PortSpec};
 pub use hull_ns::{ExitStatus, Stdio};
 pub use oci_spec;
 
