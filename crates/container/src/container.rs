@@ -931,10 +931,15 @@ impl Container {
         };
         let c = &self.config;
         let caps = c.capabilities.bits();
+        // A joined network namespace is the container's too.
+        let mut join = c.namespaces;
+        if matches!(c.network, NetworkMode::Join(_)) {
+            join |= Namespaces::NET;
+        }
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env_clear()
-            .join_process(pid, c.namespaces)
+            .join_process(pid, join)
             .non_dumpable(true)
             .current_dir(&c.cwd)
             .child_ops([

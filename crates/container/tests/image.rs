@@ -5,61 +5,16 @@
 mod common;
 
 use std::os::unix::fs::FileTypeExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::images::Images;
 use common::{Runtime, pipe, run_output};
 use hull_container::hull_image_layers::oci::ConfigBuilder;
 use hull_container::{
     CommitOptions, Container, Dockerfile, Error, ImageBuilder, ImageStore, Mount, Stdio,
 };
-use hull_testkit::{busybox_rootfs, probe_binary, unique_name};
+use hull_testkit::probe_binary;
 use serde_json::Value;
-
-/// A scratch directory with an image store holding `base:1`, a busybox
-/// root with /etc/motd; removed on drop.
-struct Images {
-    dir: PathBuf,
-    store: ImageStore,
-}
-
-impl Images {
-    fn new() -> Option<Images> {
-        let dir = std::env::temp_dir().join(unique_name("hull-img-"));
-        let tree = dir.join("tree");
-        std::fs::create_dir_all(&tree).unwrap();
-        if let Err(e) = busybox_rootfs(&tree) {
-            eprintln!("skipped: {e}");
-            let _ = std::fs::remove_dir_all(&dir);
-            return None;
-        }
-        std::fs::write(tree.join("etc/motd"), "from the base image\n").unwrap();
-        let store = ImageStore::open(dir.join("layout"), dir.join("snapshots")).unwrap();
-        let mut config = store.scratch_config().unwrap();
-        config.set_config(Some(
-            ConfigBuilder::default()
-                .env(vec!["PATH=/bin".to_string()])
-                .cmd(vec!["sh".to_string()])
-                .build()
-                .unwrap(),
-        ));
-        store.import_tree(&tree, config, "base:1").unwrap();
-        std::fs::remove_dir_all(&tree).unwrap();
-        Some(Images { dir, store })
-    }
-
-    /// Committed snapshot directories.
-    fn committed(&self) -> usize {
-        std::fs::read_dir(self.dir.join("snapshots/committed"))
-            .unwrap()
-            .count()
-    }
-}
-
-impl Drop for Images {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn sh(rt: &Runtime, id: &str, store: &ImageStore, reference: &str, script: &str) -> String {
     let image = store.prepare(reference).unwrap();
