@@ -643,7 +643,7 @@ mod tests {
         assert_eq!(i[3].0, 5);
         assert_eq!(
             i[3].1,
-            Instruction::Run(vec!["/bin/sh".into(), "-c".into(), "echo a    && echo b".into()])
+            Instruction::Run(vec!["/bin/sh".into(), "-c".into(), "echo a  && echo b".into()])
         );
         assert_eq!(
             i[4].1,
