@@ -51,7 +51,8 @@ fn run(work: &Path) -> Result<()> {
     };
 
     println!("== run busybox:local, change files ==");
-    let change = "echo 'written in the first container' > /note; rm /etc/motd; ls / | tr '\\n' ' '; echo";
+    let change =
+        "echo 'written in the first container' > /note; rm /etc/motd; ls / | tr '\\n' ' '; echo";
     let mut first = container("first", "busybox:local", change)?;
     let image = first.commit(
         &store,
@@ -74,7 +75,11 @@ fn run(work: &Path) -> Result<()> {
     let show = "cat /note; test -e /etc/motd && echo 'motd still there' || echo '/etc/motd is gone (a whiteout)'";
     container("second", "busybox:changed", show)?.delete()?;
     println!("\n== run busybox:local again: unchanged ==");
-    container("third", "busybox:local", "cat /etc/motd; test -e /note || echo 'no /note'")?
-        .delete()?;
+    container(
+        "third",
+        "busybox:local",
+        "cat /etc/motd; test -e /note || echo 'no /note'",
+    )?
+    .delete()?;
     Ok(())
 }

@@ -26,7 +26,9 @@ fn main() -> Result<()> {
     let work = std::env::temp_dir().join(format!("hull-network-example-{}", std::process::id()));
     let w = work.clone();
     // A forked child in a new network namespace: the sandbox "host".
-    hull_testkit::in_child(libc::CLONE_NEWNET, move || run(&w).map_err(|e| e.to_string()));
+    hull_testkit::in_child(libc::CLONE_NEWNET, move || {
+        run(&w).map_err(|e| e.to_string())
+    });
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }
@@ -91,7 +93,8 @@ fn run(work: &Path) -> Result<()> {
     println!("cache -> web:80 over HTTP: {}", out.trim());
 
     let gateway = bridge.gateway().addr();
-    let mut s = TcpStream::connect_timeout(&SocketAddr::new(gateway, 8080), Duration::from_secs(5))?;
+    let mut s =
+        TcpStream::connect_timeout(&SocketAddr::new(gateway, 8080), Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
     let mut reply = String::new();
@@ -115,13 +118,20 @@ fn run(work: &Path) -> Result<()> {
 }
 
 fn exec(c: &mut Container, script: &str) -> Result<String> {
-    let (rd, wr) = std::io::pipe()?;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: pipe2 succeeded: both fds are open and owned by nobody else.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let mut child = c.exec(
         ["sh", "-c", script],
-        [Stdio::Null, Stdio::Fd(wr.into()), Stdio::Null],
+        [Stdio::Null, Stdio::Fd(wr), Stdio::Null],
     )?;
     let mut out = String::new();
-    std::fs::File::from(std::os::fd::OwnedFd::from(rd)).read_to_string(&mut out)?;
+    std::fs::File::from(rd).read_to_string(&mut out)?;
     child.wait()?;
     Ok(out)
 }

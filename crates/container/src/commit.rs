@@ -107,7 +107,10 @@ pub(crate) fn push_history(
         source: Box::new(hull_image_layers::Error::BuildDocument { source }),
     })?;
     config.set_created(Some(created));
-    config.history_mut().get_or_insert_with(Vec::new).push(entry);
+    config
+        .history_mut()
+        .get_or_insert_with(Vec::new)
+        .push(entry);
     Ok(())
 }
 

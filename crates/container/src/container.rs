@@ -244,12 +244,10 @@ impl Container {
                 .redirect_dir(hull_overlayfs::RedirectDir::NoFollow)
                 .metacopy(false);
         }
-        let overlay = overlay
-            .build()
-            .map_err(|source| Error::Overlay {
-                id,
-                source: Box::new(source),
-            })?;
+        let overlay = overlay.build().map_err(|source| Error::Overlay {
+            id,
+            source: Box::new(source),
+        })?;
         use hull_ns::FsParam;
         let mut params = Vec::new();
         // Paths, not fds: the overlay clones each layer's mount, which the

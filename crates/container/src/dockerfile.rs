@@ -195,10 +195,9 @@ impl Dockerfile {
         }
         match steps.first() {
             None => Err(bad(1, "no instructions")),
-            Some(s) if !matches!(s.instruction, Instruction::From(_)) => Err(bad(
-                s.line,
-                "the first instruction must be FROM",
-            )),
+            Some(s) if !matches!(s.instruction, Instruction::From(_)) => {
+                Err(bad(s.line, "the first instruction must be FROM"))
+            }
             _ => Ok(Dockerfile { steps }),
         }
     }
@@ -218,7 +217,10 @@ impl Dockerfile {
                     [r] if r == "scratch" => Instruction::From(None),
                     [r] => Instruction::From(Some(r.clone())),
                     [_, a, _] if a.eq_ignore_ascii_case("as") => {
-                        return Err(bad(line, "multi-stage builds (FROM ... AS) are not supported"));
+                        return Err(bad(
+                            line,
+                            "multi-stage builds (FROM ... AS) are not supported",
+                        ));
                     }
                     _ => return Err(bad(line, "FROM takes one image reference")),
                 }
@@ -266,7 +268,9 @@ impl Dockerfile {
                 for w in words(args, line)? {
                     let (p, proto) = w.split_once('/').unwrap_or((&w, "tcp"));
                     let proto = proto.to_ascii_lowercase();
-                    if p.parse::<u16>().map_or(true, |p| p == 0) || !["tcp", "udp"].contains(&proto.as_str()) {
+                    if p.parse::<u16>().map_or(true, |p| p == 0)
+                        || !["tcp", "udp"].contains(&proto.as_str())
+                    {
                         return Err(bad(line, format!("{w:?}: expected PORT or PORT/tcp|udp")));
                     }
                     ports.push(format!("{p}/{proto}"));
@@ -377,12 +381,11 @@ impl<'a> ImageBuilder<'a> {
                 .next()
                 .unwrap_or("")
                 .to_ascii_uppercase();
-            self.step(&mut state, step)
-                .map_err(|e| Error::BuildStep {
-                    line: step.line,
-                    instruction: keyword,
-                    source: Box::new(e),
-                })?;
+            self.step(&mut state, step).map_err(|e| Error::BuildStep {
+                line: step.line,
+                instruction: keyword,
+                source: Box::new(e),
+            })?;
         }
         let Some(b) = state else {
             return Err(bad(1, "no FROM"));
@@ -431,7 +434,9 @@ impl<'a> ImageBuilder<'a> {
         let workdir = cc.working_dir().clone().unwrap_or_else(|| "/".into());
         match &step.instruction {
             Instruction::Run(args) => return self.run(b, args, &opts),
-            Instruction::Copy { sources, dest } => return self.copy(b, sources, dest, &workdir, &opts),
+            Instruction::Copy { sources, dest } => {
+                return self.copy(b, sources, dest, &workdir, &opts);
+            }
             Instruction::Workdir(dir) => {
                 let dir = Path::new(&workdir).join(dir);
                 let dir = normalize(&dir);
@@ -490,7 +495,13 @@ impl<'a> ImageBuilder<'a> {
         let builder = (self.configure)(Container::builder(&id))
             .image(prepared)
             .args(args.iter().cloned());
-        let out = || if self.quiet { Stdio::Null } else { Stdio::Inherit };
+        let out = || {
+            if self.quiet {
+                Stdio::Null
+            } else {
+                Stdio::Inherit
+            }
+        };
         let mut c = Container::create_with_stdio(builder.build()?, [Stdio::Null, out(), out()])?;
         c.start()?;
         let status = c.wait()?;
@@ -577,8 +588,8 @@ impl<'a> ImageBuilder<'a> {
                 op,
                 source,
             };
-            let root = crate::cp::open_root(&context)
-                .map_err(|e| ctx_err("open", context.clone(), e))?;
+            let root =
+                crate::cp::open_root(&context).map_err(|e| ctx_err("open", context.clone(), e))?;
             let target = stage.join(dest_path.strip_prefix("/").unwrap_or(&dest_path));
             for src in sources {
                 let src_path = Path::new(src);
@@ -588,7 +599,11 @@ impl<'a> ImageBuilder<'a> {
                 );
                 let to = if into_dir && !is_dir {
                     let name = src_path.file_name().ok_or_else(|| {
-                        ctx_err("name", src_path.to_path_buf(), std::io::ErrorKind::InvalidInput.into())
+                        ctx_err(
+                            "name",
+                            src_path.to_path_buf(),
+                            std::io::ErrorKind::InvalidInput.into(),
+                        )
                     })?;
                     target.join(name)
                 } else {
@@ -633,17 +648,31 @@ mod tests {
              ENTRYPOINT top\nLABEL k=v\nEXPOSE 80 53/udp\nWORKDIR /app\nUSER 1000:1000\n",
         )
         .unwrap();
-        let i: Vec<_> = f.steps.iter().map(|s| (s.line, s.instruction.clone())).collect();
+        let i: Vec<_> = f
+            .steps
+            .iter()
+            .map(|s| (s.line, s.instruction.clone()))
+            .collect();
         assert_eq!(i[0], (2, Instruction::From(Some("base".into()))));
         assert_eq!(
             i[1].1,
-            Instruction::Env(vec![("A".into(), "1".into()), ("B".into(), "two words".into())])
+            Instruction::Env(vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into())
+            ])
         );
-        assert_eq!(i[2].1, Instruction::Env(vec![("C".into(), "three four".into())]));
+        assert_eq!(
+            i[2].1,
+            Instruction::Env(vec![("C".into(), "three four".into())])
+        );
         assert_eq!(i[3].0, 5);
         assert_eq!(
             i[3].1,
-            Instruction::Run(vec!["/bin/sh".into(), "-c".into(), "echo a  && echo b".into()])
+            Instruction::Run(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "echo a  && echo b".into()
+            ])
         );
         assert_eq!(
             i[4].1,
@@ -652,8 +681,14 @@ mod tests {
                 dest: "/dst/".into()
             }
         );
-        assert_eq!(i[5].1, Instruction::Cmd(vec!["sh".into(), "-c".into(), "x".into()]));
-        assert_eq!(i[8].1, Instruction::Expose(vec!["80/tcp".into(), "53/udp".into()]));
+        assert_eq!(
+            i[5].1,
+            Instruction::Cmd(vec!["sh".into(), "-c".into(), "x".into()])
+        );
+        assert_eq!(
+            i[8].1,
+            Instruction::Expose(vec!["80/tcp".into(), "53/udp".into()])
+        );
     }
 
     #[test]
@@ -663,7 +698,11 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(line("FROM a\n\nADD x /y\n").0, 3);
-        assert!(line("FROM a\nADD x /y\n").1.contains("unsupported instruction ADD"));
+        assert!(
+            line("FROM a\nADD x /y\n")
+                .1
+                .contains("unsupported instruction ADD")
+        );
         assert_eq!(line("RUN x\n").0, 1);
         assert_eq!(line("FROM a AS b\n").0, 1);
         assert_eq!(line("FROM a\nCOPY --from=b x y\n").0, 2);
@@ -673,6 +712,9 @@ mod tests {
 
     #[test]
     fn paths_are_folded() {
-        assert_eq!(normalize(Path::new("/a/../../b/./c")), PathBuf::from("/b/c"));
+        assert_eq!(
+            normalize(Path::new("/a/../../b/./c")),
+            PathBuf::from("/b/c")
+        );
     }
 }

@@ -127,10 +127,7 @@ impl ImageStore {
             .unpack_image(&self.layout, &image, &ApplyOptions::default())
             .map_err(image_err(reference))?;
         let lowers = match &top {
-            Some(chain) => self
-                .snapshots
-                .lowers(chain)
-                .map_err(image_err(reference))?,
+            Some(chain) => self.snapshots.lowers(chain).map_err(image_err(reference))?,
             None => vec![self.empty.clone()],
         };
         let defaults = ImageDefaults::from_config(&image.config, &lowers)?;
@@ -315,7 +312,9 @@ pub(crate) fn resolve_user(user: &str, lowers: &[PathBuf]) -> Result<(u32, u32)>
     let passwd = read_in_lowers(lowers, "etc/passwd").unwrap_or_default();
     let bad = |what: &str| Error::Invalid {
         field: "user",
-        problem: format!("{what} of image user {user:?} is not in the image's /etc/passwd or /etc/group"),
+        problem: format!(
+            "{what} of image user {user:?} is not in the image's /etc/passwd or /etc/group"
+        ),
     };
     // name:x:uid:gid:...
     let entries: Vec<Vec<&str>> = passwd.lines().map(|l| l.split(':').collect()).collect();

@@ -53,9 +53,9 @@ pub use dockerfile::{Dockerfile, ImageBuilder, Instruction, Step};
 pub use error::{Error, Result};
 pub use hull_image_layers;
 pub use hull_netns;
+pub use hull_ns::{ExitStatus, Stdio};
 pub use image::{ImageDefaults, ImageStore, PreparedImage};
 pub use network::{ContainerStats, InterfaceStats, PortSpec};
-pub use hull_ns::{ExitStatus, Stdio};
 pub use oci_spec;
 
 impl Config {

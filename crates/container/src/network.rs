@@ -265,7 +265,23 @@ mod tests {
         let s = parse_net_dev(text);
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].name, "eth0");
-        assert_eq!((s[1].rx_bytes, s[1].rx_packets, s[1].rx_errors, s[1].rx_dropped), (5000, 40, 1, 2));
-        assert_eq!((s[1].tx_bytes, s[1].tx_packets, s[1].tx_errors, s[1].tx_dropped), (3000, 30, 3, 4));
+        assert_eq!(
+            (
+                s[1].rx_bytes,
+                s[1].rx_packets,
+                s[1].rx_errors,
+                s[1].rx_dropped
+            ),
+            (5000, 40, 1, 2)
+        );
+        assert_eq!(
+            (
+                s[1].tx_bytes,
+                s[1].tx_packets,
+                s[1].tx_errors,
+                s[1].tx_dropped
+            ),
+            (3000, 30, 3, 4)
+        );
     }
 }

@@ -393,13 +393,17 @@ fn dockerfile_errors_name_the_line() {
         other => panic!("{other:?}"),
     }
     match build("FROM base:1\nRUN true\nRUN exit 3\n") {
-        Err(Error::BuildStep { line: 3, source, .. }) => {
+        Err(Error::BuildStep {
+            line: 3, source, ..
+        }) => {
             assert!(matches!(*source, Error::CommandFailed { .. }), "{source}")
         }
         other => panic!("{other:?}"),
     }
     match build("FROM base:1\nCOPY missing /x\n") {
-        Err(Error::BuildStep { line: 2, source, .. }) => {
+        Err(Error::BuildStep {
+            line: 2, source, ..
+        }) => {
             assert!(matches!(*source, Error::Copy { .. }), "{source}")
         }
         other => panic!("{other:?}"),

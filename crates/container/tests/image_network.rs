@@ -75,8 +75,13 @@ fn image_containers_on_a_bridge_reach_each_other_and_a_published_port() {
         web.copy_in(&www, "/").map_err(e)?;
         web.start().map_err(e)?;
         let web_addr = web.address().ok_or("no address")?;
-        let mut client = start("client", net().link("web", web_addr), None, &["sleep", "100"])
-            .map_err(e)?;
+        let mut client = start(
+            "client",
+            net().link("web", web_addr),
+            None,
+            &["sleep", "100"],
+        )
+        .map_err(e)?;
         let (ok, out) = exec_output(
             &mut client,
             &[
@@ -98,7 +103,8 @@ fn image_containers_on_a_bridge_reach_each_other_and_a_published_port() {
             Duration::from_secs(5),
         )
         .map_err(|err| format!("connect to the published port: {err}"))?;
-        s.set_read_timeout(Some(Duration::from_secs(5))).map_err(e)?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(e)?;
         s.write_all(b"GET / HTTP/1.0\r\n\r\n").map_err(e)?;
         let mut reply = String::new();
         s.read_to_string(&mut reply).map_err(e)?;
@@ -110,7 +116,10 @@ fn image_containers_on_a_bridge_reach_each_other_and_a_published_port() {
             Err(Error::Network { source, .. })
                 if matches!(
                     *source,
-                    hull_container::hull_netns::Error::PortPublished { host_port: 8080, .. }
+                    hull_container::hull_netns::Error::PortPublished {
+                        host_port: 8080,
+                        ..
+                    }
                 ) => {}
             other => return Err(format!("second publish of 8080: {other:?}")),
         }
@@ -156,7 +165,10 @@ fn image_containers_on_a_bridge_reach_each_other_and_a_published_port() {
             return Err(format!("IPAM entries left: {left:?}"));
         }
         let host = hull_ns::NsFd::current(hull_ns::Namespaces::NET).map_err(e)?;
-        let ports = PortPublisher::new(&host).map_err(e)?.published().map_err(e)?;
+        let ports = PortPublisher::new(&host)
+            .map_err(e)?
+            .published()
+            .map_err(e)?;
         if !ports.is_empty() {
             return Err(format!("ports left: {ports:?}"));
         }
@@ -186,7 +198,13 @@ fn published_ports_need_a_bridge() {
         .unwrap()
         .create();
     assert!(
-        matches!(r, Err(Error::Invalid { field: "publish", .. })),
+        matches!(
+            r,
+            Err(Error::Invalid {
+                field: "publish",
+                ..
+            })
+        ),
         "{r:?}"
     );
     assert!(rt.is_empty());

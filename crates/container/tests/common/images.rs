@@ -51,4 +51,3 @@ impl Drop for Images {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
-
