@@ -270,6 +270,7 @@ impl ContainerBuilder {
     /// The root file system (default: [`Rootfs::Host`]).
     pub fn rootfs(mut self, rootfs: Rootfs) -> Self {
         self.config.rootfs = rootfs;
+        self.config.image = None;
         self
     }
 

@@ -185,6 +185,18 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// Reading a running container's statistics failed.
+    #[error("container {id}: read {path}: {source}")]
+    Stats {
+        /// The container.
+        id: String,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
     /// A process run for the caller (a build step) exited unsuccessfully.
     #[error("container {id}: {command:?} exited with {status}")]
     CommandFailed {

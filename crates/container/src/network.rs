@@ -215,7 +215,7 @@ impl Container {
     /// namespace (`docker stats`' NET I/O).
     ///
     /// # Errors
-    /// [`Error::State`] without a process; [`Error::Wait`] if its
+    /// [`Error::State`] without a process; [`Error::Stats`] if its
     /// `/proc/PID/net/dev` cannot be read.
     pub fn network_stats(&mut self) -> Result<Vec<InterfaceStats>> {
         let status = self.status();
@@ -226,11 +226,11 @@ impl Container {
                 action: "read network statistics (it has no process)",
             });
         };
-        let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).map_err(|source| {
-            Error::Wait {
-                id: self.id().to_string(),
-                source,
-            }
+        let path = PathBuf::from(format!("/proc/{pid}/net/dev"));
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Stats {
+            id: self.id().to_string(),
+            path,
+            source,
         })?;
         Ok(parse_net_dev(&text))
     }

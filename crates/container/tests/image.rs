@@ -206,6 +206,20 @@ fn commit_turns_a_deleted_lower_file_into_a_whiteout() {
     let derived = store.prepare("derived:1").unwrap();
     assert_eq!(img.committed(), 2);
     let top: &Path = &derived.lowers()[0];
+    // Only the container's changes: no runtime mount points, no /dev.
+    let mut entries = Vec::new();
+    let mut stack = vec![top.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            entries.push(p.strip_prefix(top).unwrap().display().to_string());
+            if e.file_type().unwrap().is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    entries.sort();
+    assert_eq!(entries, ["added", "etc", "etc/motd"]);
     let m = std::fs::symlink_metadata(top.join("etc/motd")).unwrap();
     assert!(m.file_type().is_char_device(), "no whiteout: {m:?}");
     let out = sh(
