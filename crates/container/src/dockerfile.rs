@@ -710,6 +710,30 @@ mod tests {
         assert_eq!(line("FROM a\nCMD [\"unterminated\"\n").0, 2);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_names_a_line(text in "\\PC{0,200}") {
+            match Dockerfile::parse(&text) {
+                Ok(f) => proptest::prop_assert!(!f.steps.is_empty()),
+                Err(Error::Dockerfile { line, .. }) => proptest::prop_assert!(line >= 1),
+                Err(e) => proptest::prop_assert!(false, "{e}"),
+            }
+        }
+
+        #[test]
+        fn env_values_round_trip(
+            name in "[A-Za-z_][A-Za-z0-9_]{0,10}",
+            value in "[^\"\\\\\n\r]{0,30}",
+        ) {
+            let text = format!("FROM a\nENV {name}=\"{value}\"\n");
+            let f = Dockerfile::parse(&text).unwrap();
+            proptest::prop_assert_eq!(
+                &f.steps[1].instruction,
+                &Instruction::Env(vec![(name.clone(), value.clone())])
+            );
+        }
+    }
+
     #[test]
     fn paths_are_folded() {
         assert_eq!(
