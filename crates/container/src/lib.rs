@@ -19,6 +19,38 @@
 //! # Ok::<(), hull_container::Error>(())
 //! ```
 //!
+//! ## The Docker workflow
+//!
+//! Containers from images, on networks, committed back, each step a few
+//! lines: an [`ImageStore`] extracts each layer once and shares it;
+//! [`ContainerBuilder::image`] stacks it under a private upper layer with
+//! the image config's defaults; [`NetworkMode::bridge`] with
+//! [`ContainerBuilder::publish`] wires the network;
+//! [`Container::copy_in`] and [`Container::copy_out`] copy files, confined
+//! to the container's root; [`Container::commit`] makes a new image of its
+//! writes; [`ImageBuilder`] builds images from a [`Dockerfile`] subset.
+//!
+//! ```no_run
+//! use hull_container::hull_netns::{BridgeConfig, Proto};
+//! use hull_container::{CommitOptions, Container, ImageStore, NetworkMode};
+//!
+//! let store = ImageStore::open("/var/lib/hull/images", "/var/lib/hull/snapshots")?;
+//! let bridge = BridgeConfig::builder("hull0", "198.18.0.0/24".parse().unwrap()).build().unwrap();
+//! let mut web = Container::builder("web")
+//!     .image(store.prepare("busybox:latest")?)            // docker run busybox:latest
+//!     .network(NetworkMode::bridge(bridge, "/var/lib/hull/ipam"))
+//!     .publish(Proto::Tcp, 8080, 80)                       // -p 8080:80
+//!     .args(["httpd", "-f", "-p", "80", "-h", "/www"])
+//!     .build()?
+//!     .create()?;
+//! web.copy_in("./site", "/www")?;                          // docker cp ./site web:/www
+//! web.start()?;
+//! println!("{:?}", web.usage()?);                          // docker stats
+//! web.commit(&store, "web:v2", &CommitOptions::default())?; // docker commit web web:v2
+//! web.delete()?;                                           // docker rm -f web
+//! # Ok::<(), hull_container::Error>(())
+//! ```
+//!
 //! The spawn: [`plan`] computes, as a pure function, the namespaces and the
 //! child's flat list of steps (mounts into the new root, pivot_root,
 //! sysctls, masked and read-only paths, rlimits, a new session, capability

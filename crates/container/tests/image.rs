@@ -99,6 +99,7 @@ fn containers_of_one_image_share_its_snapshots_but_not_their_writes() {
     require_root!();
     let Some(img) = Images::new() else { return };
     let rt = Runtime::new();
+    let before = hull_testkit::Snapshot::take();
     let image = img.store.prepare("base:1").unwrap();
     assert_eq!(img.committed(), 1);
     let run = |id: &str, script: &str| {
@@ -135,6 +136,8 @@ fn containers_of_one_image_share_its_snapshots_but_not_their_writes() {
     a.delete().unwrap();
     b.delete().unwrap();
     assert!(rt.is_empty(), "runtime directories left");
+    // No mount or link appeared on the host.
+    before.assert_no_leaks(&[]);
     // The shared snapshot stays for the next container; the base is intact.
     assert_eq!(img.committed(), 1);
     assert!(image.lowers()[0].join("etc/motd").is_file());
