@@ -294,6 +294,11 @@ impl Dockerfile {
 
 /// Builds images from a [`Dockerfile`].
 ///
+/// Each step's intermediate image is written to the layout untagged (its
+/// config and manifest blobs go at the next
+/// [`ImageLayout::gc`](hull_image_layers::ImageLayout::gc)); the layers are
+/// those of the final image.
+///
 /// ```no_run
 /// use hull_container::{Dockerfile, ImageBuilder, ImageStore};
 ///

@@ -428,3 +428,51 @@ fn dockerfile_errors_name_the_line() {
     assert!(!img.store.layout().tags().unwrap().contains(&"bad:1".into()));
     assert!(rt.is_empty(), "runtime directories left");
 }
+
+#[test]
+fn a_running_container_is_committed_frozen_and_keeps_running() {
+    require_root!();
+    let Some(img) = Images::new() else { return };
+    let store = &img.store;
+    let rt = Runtime::new();
+    let mut c = rt
+        .builder("live")
+        .image(store.prepare("base:1").unwrap())
+        .args(["sh", "-c", "echo live > /state; exec sleep 100"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap();
+    c.start().unwrap();
+    // Wait for the write (the upper layer is on the host).
+    let upper = c.runtime_dir().join("upper/state");
+    for _ in 0..200 {
+        if upper.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    c.commit(store, "live:1", &CommitOptions::default())
+        .unwrap();
+    assert_eq!(c.status(), hull_container::Status::Running);
+    c.delete().unwrap();
+    let out = sh(&rt, "from-live", store, "live:1", "cat /state");
+    assert_eq!(out, "live\n");
+    // A container not made from an image has nothing to commit onto.
+    let mut host = rt
+        .builder("host-root")
+        .args(["true"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap();
+    assert!(matches!(
+        host.commit(store, "nope:1", &CommitOptions::default()),
+        Err(Error::Invalid {
+            field: "rootfs",
+            ..
+        })
+    ));
+    host.delete().unwrap();
+    assert!(rt.is_empty(), "runtime directories left");
+}
