@@ -10,7 +10,7 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -180,13 +180,13 @@ fn copy_entry_out(parent: BorrowedFd<'_>, name: &Path, dest: &Path, shown: &Path
             }
         }
         Kind::File => {
-            let fd = rustix::fs::openat(
-                parent,
-                name,
-                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(errno("open", shown))?;
+            let fd = reopen_regular(parent, name, OFlags::RDONLY, shown)?.ok_or_else(|| {
+                (
+                    "open",
+                    shown.to_path_buf(),
+                    io::Error::from_raw_os_error(libc::ENOENT),
+                )
+            })?;
             remove_host_file(dest)?;
             let mut out = std::fs::File::create(dest).map_err(ioe("create", dest))?;
             io::copy(&mut std::fs::File::from(fd), &mut out).map_err(ioe("copy", dest))?;
@@ -197,6 +197,49 @@ fn copy_entry_out(parent: BorrowedFd<'_>, name: &Path, dest: &Path, shown: &Path
         Kind::Other => {}
     }
     Ok(())
+}
+
+/// Opens `name` in `parent` with `flags` only if it is a regular file
+/// (`None` if it does not exist). It is first opened with `O_PATH`, which
+/// neither follows a symlink nor opens a device or FIFO, checked, then
+/// reopened through `/proc/self/fd` (the same inode, so a concurrent swap
+/// inside the container cannot turn the copy onto a device node). Not a
+/// regular file: `ELOOP` for a symlink, `EISDIR` for a directory, `EPERM`
+/// otherwise.
+fn reopen_regular(
+    parent: BorrowedFd<'_>,
+    name: &Path,
+    flags: OFlags,
+    shown: &Path,
+) -> CpResult<Option<OwnedFd>> {
+    let path_fd = match rustix::fs::openat(
+        parent,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(("open", shown.to_path_buf(), e.into())),
+    };
+    let st = rustix::fs::fstat(&path_fd).map_err(errno("stat", shown))?;
+    let refuse = match kind_of(&st) {
+        Kind::File => None,
+        Kind::Symlink => Some(libc::ELOOP),
+        Kind::Dir => Some(libc::EISDIR),
+        Kind::Other => Some(libc::EPERM),
+    };
+    if let Some(e) = refuse {
+        return Err((
+            "open (not a regular file)",
+            shown.to_path_buf(),
+            io::Error::from_raw_os_error(e),
+        ));
+    }
+    let proc_path = format!("/proc/self/fd/{}", path_fd.as_raw_fd());
+    rustix::fs::open(proc_path.as_str(), flags | OFlags::CLOEXEC, Mode::empty())
+        .map(Some)
+        .map_err(errno("reopen", shown))
 }
 
 fn remove_host_file(dest: &Path) -> CpResult<()> {
@@ -259,13 +302,17 @@ fn copy_entry_in(src: &Path, parent: BorrowedFd<'_>, name: &Path, shown: &Path) 
             copy_entry_in(&src.join(&n), dir.as_fd(), &n, &shown.join(&n))?;
         }
     } else if ft.is_file() {
-        let fd = rustix::fs::openat(
-            parent,
-            name,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            mode,
-        )
-        .map_err(errno("create", shown))?;
+        let fd = match reopen_regular(parent, name, OFlags::WRONLY | OFlags::TRUNC, shown)? {
+            Some(fd) => fd,
+            // A new file: created exclusively, so it is a new regular file.
+            None => rustix::fs::openat(
+                parent,
+                name,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                mode,
+            )
+            .map_err(errno("create", shown))?,
+        };
         let mut out = std::fs::File::from(fd);
         let mut input = std::fs::File::open(src).map_err(ioe("open", src))?;
         io::copy(&mut input, &mut out).map_err(ioe("copy", shown))?;

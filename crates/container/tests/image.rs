@@ -298,6 +298,21 @@ fn cp_copies_in_and_out_and_never_leaves_the_root() {
         std::fs::read_to_string(host.join("secret")).unwrap(),
         "host secret\n"
     );
+    // Onto a FIFO or a device node: refused without opening it.
+    let mut mk = c
+        .exec(
+            ["sh", "-c", "mkfifo /fifo && mknod /null-dev c 1 3"],
+            [Stdio::Null, Stdio::Null, Stdio::Inherit],
+        )
+        .unwrap();
+    assert!(mk.wait().unwrap().success());
+    for target in ["/fifo", "/null-dev"] {
+        assert_eq!(
+            copy_err(c.copy_in(stage.join("file"), target)),
+            Some(libc::EPERM),
+            "{target}"
+        );
+    }
     // `..` through a symlink stops at the container's root.
     c.copy_out("/up/etc/passwd", out.join("passwd")).unwrap();
     assert!(
