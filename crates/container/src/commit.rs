@@ -1,12 +1,13 @@
 //! Committing a container's writes as a new image (`docker commit`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hull_image_layers::diff::{DiffOptions, DiffSource};
 use hull_image_layers::oci::{HistoryBuilder, ImageConfiguration};
 use hull_image_layers::{ResolvedImage, WrittenLayer};
 
-use crate::image::ImageStore;
+use crate::config::{Config, NetworkMode};
+use crate::image::{ImageStore, exists_in_lowers};
 use crate::{Container, Error, Result, Status};
 
 /// Options of [`Container::commit`].
@@ -152,14 +153,88 @@ impl Container {
         if freeze {
             self.pause()?;
         }
+        // Once stopped, the mount points the runtime made are set aside.
+        let stash = self.runtime_dir().join("commit-stash");
+        let hidden = if self.status() == Status::Stopped {
+            hide_mount_points(self.config(), &upper, info.lowers(), &stash)
+        } else {
+            Vec::new()
+        };
         let base = info.image();
         let written = store.commit_upper(base, base.config.clone(), &upper, &opts);
+        restore(hidden);
+        let _ = std::fs::remove_dir(&stash);
         if freeze {
             self.resume()?;
         }
         let image = written?;
         store.tag(tag, &image)?;
         Ok(image)
+    }
+}
+
+/// The mount points the runtime makes in the root (paths inside it,
+/// relative): the default mounts, the configured mounts' destinations and
+/// the network files.
+fn mount_points(c: &Config) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = ["proc", "dev", "sys"].iter().map(PathBuf::from).collect();
+    for m in &c.mounts {
+        let d = m.destination();
+        out.push(d.strip_prefix("/").unwrap_or(d).to_path_buf());
+    }
+    if matches!(c.network, NetworkMode::Bridge { .. }) {
+        for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
+            out.push(PathBuf::from(f));
+        }
+    }
+    out
+}
+
+/// Moves out of `upper` (into `stash`, on the same file system) the mount
+/// points the runtime created there: empty files and directories the image
+/// lacks, and their parents that are left empty and are not in the image,
+/// as Docker's init layer keeps them out of a commit. Best effort; returns
+/// what was moved, as `(from, to)`.
+fn hide_mount_points(
+    c: &Config,
+    upper: &Path,
+    lowers: &[PathBuf],
+    stash: &Path,
+) -> Vec<(PathBuf, PathBuf)> {
+    let mut moved = Vec::new();
+    if std::fs::create_dir_all(stash).is_err() {
+        return moved;
+    }
+    let is_empty = |p: &Path| match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none()),
+        Ok(m) => m.is_file() && m.len() == 0,
+        Err(_) => false,
+    };
+    for point in mount_points(c) {
+        let mut rel = point.as_path();
+        loop {
+            let up = upper.join(rel);
+            if !is_empty(&up) || exists_in_lowers(lowers, &rel.to_string_lossy()) {
+                break;
+            }
+            let to = stash.join(moved.len().to_string());
+            if std::fs::rename(&up, &to).is_err() {
+                break;
+            }
+            moved.push((up, to));
+            match rel.parent() {
+                Some(p) if !p.as_os_str().is_empty() => rel = p,
+                _ => break,
+            }
+        }
+    }
+    moved
+}
+
+/// Puts back what [`hide_mount_points`] moved, last first.
+fn restore(moved: Vec<(PathBuf, PathBuf)>) {
+    for (from, to) in moved.into_iter().rev() {
+        let _ = std::fs::rename(to, from);
     }
 }
 

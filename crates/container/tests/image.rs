@@ -175,6 +175,8 @@ fn commit_turns_a_deleted_lower_file_into_a_whiteout() {
     let mut c = Container::create_with_stdio(
         rt.builder("committer")
             .image(image)
+            // A mount point the image lacks: kept out of the commit.
+            .mount(Mount::bind_ro(probe_binary(), "/hull-probe"))
             .args(["sh", "-c", "rm /etc/motd && echo added > /added"])
             .build()
             .unwrap(),
