@@ -120,7 +120,10 @@ impl Container {
     /// layer on top of the image it was made from, and tags the new image
     /// `tag` in `store`'s layout; a history entry records what was run.
     /// Deleted files of lower layers become whiteouts. A running container
-    /// with a cgroup is frozen while its layer is written.
+    /// with a cgroup is frozen while its layer is written. For a stopped
+    /// container, the mount points the runtime made (empty files and
+    /// directories the image lacks, such as a bind mount's target) are
+    /// left out of the layer.
     ///
     /// New containers can then be made from `tag`; the base image's
     /// snapshots are reused, only the new layer is extracted.
