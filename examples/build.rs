@@ -20,6 +20,8 @@ fn main() -> Result<()> {
     }
     let work = std::env::temp_dir().join(format!("hull-build-example-{}", std::process::id()));
     let r = run(&work);
+    // The containers removed their own cgroups; the (empty) parent goes too.
+    remove_cgroup_parent("hull-build-example");
     let _ = std::fs::remove_dir_all(&work);
     r
 }
@@ -71,7 +73,6 @@ fn run(work: &Path) -> Result<()> {
     let status = c.wait()?;
     c.delete()?;
     println!("exited: {status}");
-    remove_cgroup_parent("hull-build-example");
     Ok(())
 }
 

@@ -25,11 +25,17 @@ fn main() -> Result<()> {
     }
     let work = std::env::temp_dir().join(format!("hull-network-example-{}", std::process::id()));
     let w = work.clone();
-    // A forked child in a new network namespace: the sandbox "host".
-    hull_testkit::in_child(libc::CLONE_NEWNET, move || {
-        run(&w).map_err(|e| e.to_string())
+    // A forked child in a new network namespace: the sandbox "host". It
+    // panics, with the child's error, if the child failed.
+    let outcome = std::panic::catch_unwind(move || {
+        hull_testkit::in_child(libc::CLONE_NEWNET, move || {
+            run(&w).map_err(|e| e.to_string())
+        })
     });
     let _ = std::fs::remove_dir_all(&work);
+    if let Err(p) = outcome {
+        std::panic::resume_unwind(p);
+    }
     Ok(())
 }
 
