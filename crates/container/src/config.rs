@@ -182,6 +182,10 @@ pub struct Config {
     pub(crate) mount_cgroups: bool,
     pub(crate) persist: bool,
     pub(crate) network: NetworkMode,
+    /// The image the rootfs comes from (see [`ContainerBuilder::image`]).
+    pub(crate) image: Option<Box<crate::image::ImageInfo>>,
+    /// Published ports (bridge networking).
+    pub(crate) ports: Vec<crate::network::PortSpec>,
 }
 
 impl Config {
@@ -204,7 +208,9 @@ impl Config {
 /// 1024; no_new_privs; the process `sh` as root in `/`.
 #[derive(Debug, Clone)]
 pub struct ContainerBuilder {
-    config: Config,
+    pub(crate) config: Config,
+    /// What the caller set, which an image's defaults do not override.
+    pub(crate) explicit: crate::image::Explicit,
 }
 
 impl ContainerBuilder {
@@ -261,13 +267,17 @@ impl ContainerBuilder {
                 mount_cgroups: true,
                 persist: false,
                 network: NetworkMode::None,
+                image: None,
+                ports: Vec::new(),
             },
+            explicit: Default::default(),
         }
     }
 
     /// The root file system (default: [`Rootfs::Host`]).
     pub fn rootfs(mut self, rootfs: Rootfs) -> Self {
         self.config.rootfs = rootfs;
+        self.config.image = None;
         self
     }
 
@@ -294,12 +304,14 @@ impl ContainerBuilder {
         S: Into<String>,
     {
         self.config.args = args.into_iter().map(Into::into).collect();
+        self.explicit.args = true;
         self
     }
 
     /// Sets an environment variable (replacing one of the same name).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         let key = key.into();
+        self.explicit.env.push(key.clone());
         self.config.env.retain(|(k, _)| *k != key);
         self.config.env.push((key, value.into()));
         self
@@ -308,6 +320,7 @@ impl ContainerBuilder {
     /// The working directory inside the container (absolute).
     pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
         self.config.cwd = dir.into();
+        self.explicit.cwd = true;
         self
     }
 
@@ -315,6 +328,7 @@ impl ContainerBuilder {
     pub fn user(mut self, uid: u32, gid: u32) -> Self {
         self.config.uid = uid;
         self.config.gid = gid;
+        self.explicit.user = true;
         self
     }
 

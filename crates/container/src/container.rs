@@ -233,15 +233,21 @@ impl Container {
             }
         };
         let id = self.config.id.clone();
-        let overlay = hull_overlayfs::Overlay::builder()
+        let mut overlay = hull_overlayfs::Overlay::builder()
             .lowers_top_down(lowers.iter().cloned())
             .upper(&upper, &work)
-            .target(&self.rootfs_dir)
-            .build()
-            .map_err(|source| Error::Overlay {
-                id,
-                source: Box::new(source),
-            })?;
+            .target(&self.rootfs_dir);
+        if self.config.image.is_some() {
+            // An upper layer that can be committed: no redirects or
+            // metadata-only copies (a diff cannot express them).
+            overlay = overlay
+                .redirect_dir(hull_overlayfs::RedirectDir::NoFollow)
+                .metacopy(false);
+        }
+        let overlay = overlay.build().map_err(|source| Error::Overlay {
+            id,
+            source: Box::new(source),
+        })?;
         use hull_ns::FsParam;
         let mut params = Vec::new();
         // Paths, not fds: the overlay clones each layer's mount, which the
@@ -384,8 +390,10 @@ impl Container {
             nameservers,
         } = &self.config.network
         else {
+            crate::network::check_ports(&self.config)?;
             return Ok(None);
         };
+        crate::network::check_ports(&self.config)?;
         let id = self.config.id.clone();
         let net_err = |source| Error::Network {
             id: id.clone(),
@@ -401,6 +409,7 @@ impl Container {
             addr,
             attachment: None,
             files_dir: files_dir.clone(),
+            ports: Vec::new(),
         });
         let hostname = self
             .config
@@ -467,6 +476,7 @@ impl Container {
             source: Box::new(source),
         })?;
         net.attachment = Some(attachment);
+        crate::network::publish_ports(&self.config, &host, net.addr.addr(), &mut net.ports)?;
         Ok(())
     }
 
@@ -924,10 +934,15 @@ impl Container {
         };
         let c = &self.config;
         let caps = c.capabilities.bits();
+        // A joined network namespace is the container's too.
+        let mut join = c.namespaces;
+        if matches!(c.network, NetworkMode::Join(_)) {
+            join |= Namespaces::NET;
+        }
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env_clear()
-            .join_process(pid, c.namespaces)
+            .join_process(pid, join)
             .non_dumpable(true)
             .current_dir(&c.cwd);
         // The container's privileges: the bounding set, ids, capabilities,
@@ -1079,12 +1094,17 @@ struct NetState {
     addr: hull_netns::IpCidr,
     attachment: Option<hull_netns::BridgeAttachment>,
     files_dir: PathBuf,
+    /// Published ports, unpublished when dropped.
+    ports: Vec<hull_netns::PublishedPort>,
 }
 
 impl NetState {
     /// Frees the veth (without waiting for the namespace's destruction),
     /// the address and the files. Best effort: each part is attempted.
     fn release(self, id: &str) {
+        for p in self.ports {
+            let _ = p.remove();
+        }
         if let Some(a) = self.attachment {
             let _ = a.release();
         }

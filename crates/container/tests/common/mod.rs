@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use hull_container::{Container, ContainerBuilder, ExitStatus, Stdio};
 use hull_testkit::unique_name;
 
+pub mod images;
+
 /// Returns early (the test passes) unless running as root.
 #[macro_export]
 macro_rules! require_root {
