@@ -380,20 +380,12 @@ enum Item {
 }
 
 /// A tiny assembler: forward jumps to labels, resolved at the end.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Asm {
     items: Vec<Item>,
     labels: usize,
 }
 
-impl Default for Asm {
-    fn default() -> Asm {
-        Asm {
-            items: Vec::new(),
-            labels: 0,
-        }
-    }
-}
 
 impl Asm {
     fn stmt(&mut self, code: u16, k: u32) {
