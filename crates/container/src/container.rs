@@ -808,7 +808,7 @@ impl Container {
         };
         cg.freeze().map_err(|source| Error::Cgroup { id, source })?;
         self.status = Status::Paused;
-        Ok(())
+        self.save()
     }
 
     /// Thaws a paused container.
@@ -825,7 +825,7 @@ impl Container {
         };
         cg.thaw().map_err(|source| Error::Cgroup { id, source })?;
         self.status = Status::Running;
-        Ok(())
+        self.save()
     }
 
     /// Resource usage from the container's cgroup.
