@@ -94,6 +94,14 @@ pub(crate) fn load(g: &Global, id: &str) -> Result<Container, Error> {
     })
 }
 
+/// Lets go of a container loaded from the store without touching it:
+/// dropping would delete it, and [`Container::detach`] would write back a
+/// state that another hull process may have changed since the load. The
+/// pidfd and the cgroup handle close when this process exits.
+pub(crate) fn release(c: Container) {
+    std::mem::forget(c);
+}
+
 /// The binary's own record of a container (see [`META_FILE`]).
 pub(crate) fn read_meta(g: &Global, id: &str) -> Value {
     std::fs::read_to_string(g.root.join(id).join(META_FILE))
@@ -360,7 +368,7 @@ fn start(g: &Global, rest: &[String]) -> Result<i32, Error> {
     let mut c = load(g, id)?;
     let meta = read_meta(g, id);
     let r = start_container(&mut c, &meta);
-    c.detach();
+    release(c);
     r.map(|()| 0)
 }
 
@@ -449,7 +457,7 @@ fn state(g: &Global, rest: &[String]) -> Result<i32, Error> {
     let id = one_id(&p, "state")?;
     let mut c = load(g, id)?;
     let v = state_value(&mut c, &read_meta(g, id));
-    c.detach();
+    release(c);
     println!("{}", pretty(&v));
     Ok(0)
 }
@@ -538,7 +546,7 @@ fn kill(g: &Global, rest: &[String]) -> Result<i32, Error> {
             c.kill(sig).map_err(Error::from)
         }
     })();
-    c.detach();
+    release(c);
     r.map(|()| 0)
 }
 
@@ -581,7 +589,7 @@ fn delete_one(g: &Global, id: &str, force: bool) -> Result<(), Error> {
     let meta = read_meta(g, id);
     let status = c.status();
     if matches!(status, Status::Running | Status::Paused) && !force {
-        c.detach();
+        release(c);
         return Err(Error::State(format!(
             "cannot delete container {id} that is not stopped: {status}"
         )));
@@ -639,7 +647,7 @@ fn list(g: &Global, rest: &[String]) -> Result<i32, Error> {
     for id in Container::list(&g.root) {
         if let Ok(mut c) = load(g, &id) {
             states.push(state_value(&mut c, &read_meta(g, &id)));
-            c.detach();
+            release(c);
         }
     }
     if p.is("quiet") {
@@ -688,7 +696,7 @@ fn ps(g: &Global, rest: &[String]) -> Result<i32, Error> {
     } else {
         c.processes()
     };
-    c.detach();
+    release(c);
     let pids = r?;
     match p.get("format").unwrap_or("table") {
         "json" => println!("{}", json!(pids)),
@@ -740,7 +748,7 @@ fn pause_resume(g: &Global, rest: &[String], pause: bool) -> Result<i32, Error> 
         (true, _) => Err(Error::State("container not running".into())),
         (false, _) => Err(Error::State("container not paused".into())),
     };
-    c.detach();
+    release(c);
     r.map(|()| 0)
 }
 

@@ -137,7 +137,7 @@ pub fn exec(g: &Global, rest: &[String]) -> Result<i32, Error> {
     }
     let mut c = load(g, id)?;
     let r = exec_in(g, &p, &mut c, id, argv);
-    c.detach();
+    crate::commands::release(c);
     r
 }
 
