@@ -263,6 +263,23 @@ fn create_container(
             });
         }
     }
+    // Network sysctls for a joined network namespace are written here, in
+    // that namespace (the library takes them only with a new one).
+    let mut net_sysctls = Vec::new();
+    if join_net.is_some() {
+        if let Some(sysctl) = spec.linux_mut().as_mut().and_then(|l| l.sysctl_mut().as_mut()) {
+            sysctl.retain(|k, v| {
+                let net = k.starts_with("net.");
+                if net {
+                    net_sysctls.push((k.clone(), v.clone()));
+                }
+                !net
+            });
+        }
+    }
+    if let Some(path) = &join_net {
+        set_net_sysctls(path, &net_sysctls)?;
+    }
     let mut b = Container::from_oci(id, &spec, &o.bundle)?
         .runtime_root(&g.root)
         .persist(true);
@@ -312,6 +329,36 @@ fn create_container(
         write_pid_file(p, c.pid().unwrap_or(0))?;
     }
     Ok((c, meta, master))
+}
+
+/// Writes `net.*` sysctls in the network namespace at `ns` (from a thread
+/// that enters it: /proc/sys/net is the opener's namespace's).
+fn set_net_sysctls(ns: &Path, sysctls: &[(String, String)]) -> Result<(), Error> {
+    if sysctls.is_empty() {
+        return Ok(());
+    }
+    let ns = ns.to_path_buf();
+    let sysctls = sysctls.to_vec();
+    std::thread::spawn(move || -> Result<(), Error> {
+        hull_ns::NsFd::open(&ns)?.enter()?;
+        for (k, v) in &sysctls {
+            if k.contains("..") || k.contains('/') {
+                return Err(Error::Config {
+                    path: "linux.sysctl".into(),
+                    problem: format!("bad key {k:?}"),
+                });
+            }
+            let path = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
+            std::fs::write(&path, v).map_err(|source| Error::Io {
+                action: "write sysctl",
+                path,
+                source,
+            })?;
+        }
+        Ok(())
+    })
+    .join()
+    .unwrap_or_else(|_| Err(Error::Usage("sysctl thread panicked".into())))
 }
 
 /// Writes a pid file atomically, as runc does.

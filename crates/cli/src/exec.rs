@@ -105,6 +105,31 @@ fn process(g: &Global, p: &args::Parsed, id: &str, argv: &[String]) -> Result<Pr
     Ok(proc)
 }
 
+/// The namespaces to join: those the container's process has apart from
+/// this process's (a joined network namespace included), or `saved`
+/// where they cannot be read.
+fn namespaces_of(pid: i32, saved: hull_ns::Namespaces) -> hull_ns::Namespaces {
+    use hull_ns::{Namespaces, NsFd};
+    let mut ns = Namespaces::empty();
+    for kind in [
+        Namespaces::USER,
+        Namespaces::MNT,
+        Namespaces::UTS,
+        Namespaces::IPC,
+        Namespaces::NET,
+        Namespaces::PID,
+        Namespaces::CGROUP,
+        Namespaces::TIME,
+    ] {
+        match (NsFd::from_pid(pid, kind), NsFd::current(kind)) {
+            (Ok(theirs), Ok(ours)) if theirs != ours => ns |= kind,
+            (Ok(_), Ok(_)) => {}
+            _ => return saved,
+        }
+    }
+    ns
+}
+
 /// Runs `hull exec`; returns the process's exit code (0 with `--detach`).
 pub fn exec(g: &Global, rest: &[String]) -> Result<i32, Error> {
     let (p, _) = args::parse(
@@ -225,7 +250,7 @@ fn exec_in(
     let mut cmd = hull_ns::Command::new(program);
     cmd.args(&args[1..])
         .env_clear()
-        .join_process(pid, c.config().namespaces())
+        .join_process(pid, namespaces_of(pid, c.config().namespaces()))
         .non_dumpable(true)
         .current_dir(proc.cwd());
     if terminal {
