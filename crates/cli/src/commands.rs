@@ -267,7 +267,11 @@ fn create_container(
     // that namespace (the library takes them only with a new one).
     let mut net_sysctls = Vec::new();
     if join_net.is_some() {
-        if let Some(sysctl) = spec.linux_mut().as_mut().and_then(|l| l.sysctl_mut().as_mut()) {
+        if let Some(sysctl) = spec
+            .linux_mut()
+            .as_mut()
+            .and_then(|l| l.sysctl_mut().as_mut())
+        {
             sysctl.retain(|k, v| {
                 let net = k.starts_with("net.");
                 if net {
