@@ -263,7 +263,7 @@ fn podman_detached_exec_pause_stop_rm() {
     ]);
     assert_eq!(
         (o.code, o.stdout.as_str()),
-        (0, "exec-ok\n0\nsleep\01000\0"),
+        (0, "exec-ok\n0\nsleep\x001000\0"),
         "{o:?}"
     );
     let o = p.podman(&[
