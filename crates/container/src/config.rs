@@ -200,7 +200,7 @@ impl Config {
 /// 1024; no_new_privs; the process `sh` as root in `/`.
 #[derive(Debug, Clone)]
 pub struct ContainerBuilder {
-    config: Config,
+    pub(crate) config: Config,
 }
 
 impl ContainerBuilder {
