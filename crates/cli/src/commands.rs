@@ -246,6 +246,14 @@ fn create_container(
             "cannot use console socket if hull will not detach or allocate tty".into(),
         ));
     }
+    let rootfs = spec
+        .root()
+        .as_ref()
+        .map(|r| o.bundle.join(r.path()))
+        .unwrap_or_default();
+    if let Some(p) = spec.process_mut() {
+        add_home(p, &rootfs);
+    }
     // A network namespace given by path (podman's own networking) is
     // joined; the library refuses other namespace paths by name.
     let mut join_net = None;
@@ -333,6 +341,27 @@ fn create_container(
         write_pid_file(p, c.pid().unwrap_or(0))?;
     }
     Ok((c, meta, master))
+}
+
+/// Sets HOME, as runc does, when the process's environment has none: the
+/// user's home directory from the rootfs's /etc/passwd, or `/`.
+pub(crate) fn add_home(p: &mut hull_container::oci_spec::runtime::Process, rootfs: &Path) {
+    let mut env = p.env().clone().unwrap_or_default();
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return;
+    }
+    let uid = p.user().uid().to_string();
+    let home = std::fs::read_to_string(rootfs.join("etc/passwd"))
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2] == uid && !f[5].is_empty()).then(|| f[5].to_string())
+            })
+        })
+        .unwrap_or_else(|| "/".into());
+    env.push(format!("HOME={home}"));
+    p.set_env(Some(env));
 }
 
 /// Writes `net.*` sysctls in the network namespace at `ns` (from a thread

@@ -2,7 +2,7 @@
 //! `--process` JSON file or by the container's own process with the
 //! command line's changes (runc's flags).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hull_container::oci_spec::runtime::Process;
 use hull_container::{Capabilities, Capability, Status, Stdio};
@@ -180,6 +180,12 @@ fn exec_in(
     }
     let pid = c.pid().unwrap_or(0);
     let proc = process(g, p, id, argv)?;
+    let mut proc = proc;
+    let meta = read_meta(g, id);
+    crate::commands::add_home(
+        &mut proc,
+        Path::new(meta["rootfs"].as_str().unwrap_or("/nonexistent")),
+    );
     let args = proc.args().clone().unwrap_or_default();
     let Some(program) = args.first() else {
         return Err(Error::Usage("exec: process.args is empty".into()));
