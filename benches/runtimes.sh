@@ -55,7 +55,7 @@ s["linux"]["cgroupsPath"] = f"/{cg}/c"
 json.dump(s, open(p, "w"))
 PY
 
-exec python3 - "$HULL" "$WORK" "$ROUNDS" "$COLD" <<'PY'
+python3 - "$HULL" "$WORK" "$ROUNDS" "$COLD" <<'PY'
 import os, statistics, subprocess, sys, time
 hull, work, rounds, cold = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 bundle = os.path.join(work, "bundle")
