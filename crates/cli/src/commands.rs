@@ -29,6 +29,8 @@ pub fn dispatch(g: &Global, cmd: &str, rest: &[String]) -> Result<i32, Error> {
         "pause" => pause_resume(g, rest, true),
         "resume" => pause_resume(g, rest, false),
         "exec" => crate::exec::exec(g, rest),
+        "events" => crate::events::events(g, rest),
+        "update" => crate::events::update(g, rest),
         "spec" => spec_cmd(rest),
         "features" => {
             let (_, _) = args::parse(rest, &[], false)?;

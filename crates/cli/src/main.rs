@@ -16,6 +16,7 @@
 mod args;
 mod commands;
 mod console;
+mod events;
 mod exec;
 mod hooks;
 mod log;
@@ -109,7 +110,7 @@ const GLOBAL_FLAGS: &[Flag] = &[
 
 const USAGE: &str =
     "usage: hull [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND [flags] ID
-commands: create start run state kill delete list ps pause resume exec spec features";
+commands: create start run state kill delete list ps pause resume exec events update spec features";
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();

@@ -413,3 +413,45 @@ fn spec_features_and_version() {
     let o = sb.hull(&["--version"]);
     assert!(o.stdout.starts_with("hull version "), "{o:?}");
 }
+
+#[test]
+fn events_stats_and_update() {
+    require_root!();
+    let sb = Sandbox::new();
+    let b = sb.bundle("u1", &["sleep", "100"], |_| {});
+    assert_eq!(
+        sb.hull(&["run", "-d", "-b", b.to_str().unwrap(), "u1"])
+            .code,
+        0
+    );
+    let o = sb.hull(&["events", "--stats", "u1"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let ev: Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(ev["type"], "stats");
+    assert_eq!(ev["id"], "u1");
+    assert_eq!(ev["data"]["pids"]["current"], 1);
+    let o = sb.hull(&["update", "--memory", "32m", "--pids-limit", "20", "u1"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let cg = |h: &str, f: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{h}/{}/u1/{f}", sb.name))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(cg("memory", "memory.limit_in_bytes"), "33554432");
+    assert_eq!(cg("pids", "pids.max"), "20");
+    let res = sb.dir.join("res.json");
+    std::fs::write(&res, r#"{"pids": {"limit": 30}}"#).unwrap();
+    assert_eq!(
+        sb.hull(&["update", "-r", res.to_str().unwrap(), "u1"]).code,
+        0
+    );
+    let ev: Value =
+        serde_json::from_str(sb.hull(&["events", "--stats", "u1"]).stdout.trim()).unwrap();
+    assert_eq!(ev["data"]["pids"]["limit"], 30);
+    assert_eq!(sb.hull(&["update", "--memory", "lots", "u1"]).code, 1);
+    assert_eq!(sb.hull(&["delete", "-f", "u1"]).code, 0);
+    let o = sb.hull(&["events", "--stats", "u1"]);
+    assert!(o.stderr.contains("container does not exist"), "{o:?}");
+    sb.assert_clean();
+}
