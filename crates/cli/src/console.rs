@@ -8,17 +8,53 @@ use std::path::Path;
 
 use crate::Error;
 
-/// A new pseudo-terminal: (master, slave). The slave is opened through the
-/// master (TIOCGPTPEER), never by path.
-pub fn open_pty() -> std::io::Result<(OwnedFd, OwnedFd)> {
+/// A new pseudo-terminal: (master, slave), from the devpts instance of the
+/// root file system at `root` (a container's, through /proc/PID/root, so
+/// that the terminal has a name under its /dev/pts), or the host's when
+/// `root` is None. The container's dev/ptmx is resolved inside that root
+/// (openat2 RESOLVE_IN_ROOT: its symlinks cannot lead out) and must be the
+/// ptmx device. The slave is opened through the master (TIOCGPTPEER),
+/// never by path.
+pub fn open_pty(root: Option<&Path>) -> std::io::Result<(OwnedFd, OwnedFd)> {
     let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
-    // SAFETY: a NUL-terminated path and flags.
-    let m = unsafe { libc::open(c"/dev/ptmx".as_ptr(), flags) };
+    let m = match root {
+        None => {
+            // SAFETY: a NUL-terminated path and flags.
+            unsafe { libc::open(c"/dev/ptmx".as_ptr(), flags) }
+        }
+        Some(root) => {
+            let dir = std::fs::File::open(root)?;
+            // SAFETY: open_how is plain integers; all-zero is valid.
+            let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+            how.flags = u64::try_from(flags).unwrap_or(0);
+            how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+            // SAFETY: a directory fd, a NUL-terminated path and an open_how
+            // of the size given.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    dir.as_raw_fd(),
+                    c"dev/ptmx".as_ptr(),
+                    &how,
+                    std::mem::size_of::<libc::open_how>(),
+                )
+            };
+            i32::try_from(r).unwrap_or(-1)
+        }
+    };
     if m < 0 {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: a new fd that nobody else owns.
     let master = unsafe { OwnedFd::from_raw_fd(m) };
+    let meta = std::fs::File::from(master.try_clone()?).metadata()?;
+    {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let (major, minor) = (libc::major(meta.rdev()), libc::minor(meta.rdev()));
+        if !meta.file_type().is_char_device() || (major, minor) != (5, 2) {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOTTY));
+        }
+    }
     let unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK reads an int from a valid pointer.
     if unsafe { libc::ioctl(m, libc::TIOCSPTLCK, &unlock) } < 0 {

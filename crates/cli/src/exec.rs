@@ -304,9 +304,10 @@ fn exec_in(
     }
     let mut master = None;
     if terminal {
-        let (m, s) = console::open_pty().map_err(|source| Error::Io {
-            action: "open",
-            path: "/dev/ptmx".into(),
+        let root = PathBuf::from(format!("/proc/{pid}/root"));
+        let (m, s) = console::open_pty(Some(&root)).map_err(|source| Error::Io {
+            action: "open a terminal in",
+            path: root.join("dev/ptmx"),
             source,
         })?;
         let dup = |fd: &std::os::fd::OwnedFd| {

@@ -358,5 +358,25 @@ fn podman_run_it_with_a_terminal() {
     let o = p.in_ns(p.nsenter().args(["script", "-qec", &cmd, "/dev/null"]));
     assert_eq!(o.code, 3, "{o:?}");
     // The terminal appears as /dev/console, as under runc.
-    assert!(o.stdout.starts_with("/dev/console\r\n"), "{o:?}");
+    assert!(o.stdout.contains("/dev/console\r\n"), "{o:?}");
+    // exec -it: the exec'd process gets its own terminal through the
+    // console socket.
+    let o = p.run(&[
+        "-d",
+        "--name",
+        "t1",
+        "--network",
+        "none",
+        "localhost/hullbox",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let cmd = format!(
+        "podman {} exec -it t1 sh -c 'tty; sleep 0.3; exit 5'",
+        p.globals().join(" ")
+    );
+    let o = p.in_ns(p.nsenter().args(["script", "-qec", &cmd, "/dev/null"]));
+    assert_eq!(o.code, 5, "{o:?}");
+    assert!(o.stdout.contains("/dev/pts/0\r\n"), "{o:?}");
 }
