@@ -23,8 +23,13 @@ set -eu
 ROUNDS=${1:-30}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${HULL:-}" ]; then
-    cargo build --release -q -p hull-cli --manifest-path "$HERE/Cargo.toml"
-    HULL="${CARGO_TARGET_DIR:-$HERE/target}/release/hull"
+    # A static binary: no dynamic loader and no libgcc_s at start-up
+    # (about 0.4 ms less per call here). The explicit --target keeps the
+    # flag off build scripts and proc-macros.
+    TARGET="$(uname -m)-unknown-linux-gnu"
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -q -p hull-cli \
+        --target "$TARGET" --manifest-path "$HERE/Cargo.toml"
+    HULL="${CARGO_TARGET_DIR:-$HERE/target}/$TARGET/release/hull"
 fi
 COLD=${COLD:-1}
 WORK=$(mktemp -d /tmp/hull-bench-XXXXXX)
