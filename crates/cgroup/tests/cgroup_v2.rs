@@ -1,7 +1,7 @@
 //! cgroup v2 tests. They skip on a host whose /sys/fs/cgroup is not a
 //! cgroup2 root with the cpu, memory and pids controllers (this project's v1
 //! or hybrid hosts) and run for real in the v2vm guest
-//! (.ci/steps.d/cgroup-v2.sh).
+//! (.ci/steps.d/v2vm.sh).
 
 mod common;
 

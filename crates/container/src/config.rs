@@ -149,6 +149,7 @@ pub struct Config {
     pub(crate) id: String,
     pub(crate) rootfs: Rootfs,
     pub(crate) readonly_rootfs: bool,
+    pub(crate) no_pivot: bool,
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) cwd: PathBuf,
@@ -166,6 +167,9 @@ pub struct Config {
     pub(crate) ambient: Capabilities,
     pub(crate) rlimits: Vec<Rlimit>,
     pub(crate) no_new_privs: bool,
+    pub(crate) seccomp: Option<crate::seccomp::Seccomp>,
+    /// The compiled `seccomp` profile (empty without one).
+    pub(crate) seccomp_program: Vec<hull_ns::BpfInstruction>,
     pub(crate) oom_score_adj: Option<i32>,
     pub(crate) sysctls: Vec<(String, String)>,
     pub(crate) init: bool,
@@ -178,6 +182,10 @@ pub struct Config {
     pub(crate) mount_cgroups: bool,
     pub(crate) persist: bool,
     pub(crate) network: NetworkMode,
+    /// The image the rootfs comes from (see [`ContainerBuilder::image`]).
+    pub(crate) image: Option<Box<crate::image::ImageInfo>>,
+    /// Published ports (bridge networking).
+    pub(crate) ports: Vec<crate::network::PortSpec>,
 }
 
 impl Config {
@@ -201,6 +209,8 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct ContainerBuilder {
     pub(crate) config: Config,
+    /// What the caller set, which an image's defaults do not override.
+    pub(crate) explicit: crate::image::Explicit,
 }
 
 impl ContainerBuilder {
@@ -210,6 +220,7 @@ impl ContainerBuilder {
                 id: id.to_string(),
                 rootfs: Rootfs::Host,
                 readonly_rootfs: false,
+                no_pivot: false,
                 args: vec!["sh".into()],
                 env: vec![
                     (
@@ -242,6 +253,8 @@ impl ContainerBuilder {
                     hard: 1024,
                 }],
                 no_new_privs: true,
+                seccomp: None,
+                seccomp_program: Vec::new(),
                 oom_score_adj: None,
                 sysctls: Vec::new(),
                 init: false,
@@ -254,19 +267,33 @@ impl ContainerBuilder {
                 mount_cgroups: true,
                 persist: false,
                 network: NetworkMode::None,
+                image: None,
+                ports: Vec::new(),
             },
+            explicit: Default::default(),
         }
     }
 
     /// The root file system (default: [`Rootfs::Host`]).
     pub fn rootfs(mut self, rootfs: Rootfs) -> Self {
         self.config.rootfs = rootfs;
+        self.config.image = None;
         self
     }
 
     /// Mounts the root file system read-only.
     pub fn readonly_rootfs(mut self, yes: bool) -> Self {
         self.config.readonly_rootfs = yes;
+        self
+    }
+
+    /// Enters the root by moving its mount onto `/` and chroot instead of
+    /// pivot_root, for hosts whose own root cannot be pivoted (an
+    /// initramfs); runc's `--no-pivot`. Weaker: the old root stays
+    /// underneath, and a process with CAP_SYS_CHROOT may reach it. Default:
+    /// no.
+    pub fn no_pivot(mut self, yes: bool) -> Self {
+        self.config.no_pivot = yes;
         self
     }
 
@@ -277,12 +304,14 @@ impl ContainerBuilder {
         S: Into<String>,
     {
         self.config.args = args.into_iter().map(Into::into).collect();
+        self.explicit.args = true;
         self
     }
 
     /// Sets an environment variable (replacing one of the same name).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         let key = key.into();
+        self.explicit.env.push(key.clone());
         self.config.env.retain(|(k, _)| *k != key);
         self.config.env.push((key, value.into()));
         self
@@ -291,6 +320,7 @@ impl ContainerBuilder {
     /// The working directory inside the container (absolute).
     pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
         self.config.cwd = dir.into();
+        self.explicit.cwd = true;
         self
     }
 
@@ -298,6 +328,7 @@ impl ContainerBuilder {
     pub fn user(mut self, uid: u32, gid: u32) -> Self {
         self.config.uid = uid;
         self.config.gid = gid;
+        self.explicit.user = true;
         self
     }
 
@@ -387,6 +418,17 @@ impl ContainerBuilder {
     /// capabilities); default: no (no_new_privs set).
     pub fn no_new_privs(mut self, yes: bool) -> Self {
         self.config.no_new_privs = yes;
+        self
+    }
+
+    /// A seccomp profile for the process, installed as the last step
+    /// before it runs (or, without no_new_privs, before capabilities are
+    /// dropped, since installing it then needs CAP_SYS_ADMIN); default:
+    /// none. The profile must allow what runs after it: `execve`,
+    /// `close_range`, `chdir`, `rt_sigaction`, `rt_sigprocmask`, and `read`
+    /// and `openat` for the start gate.
+    pub fn seccomp(mut self, profile: crate::seccomp::Seccomp) -> Self {
+        self.config.seccomp = Some(profile);
         self
     }
 
@@ -508,8 +550,11 @@ impl ContainerBuilder {
     /// # Errors
     /// [`Error::Invalid`] or [`Error::Path`] naming the field at fault.
     pub fn build(self) -> Result<Config> {
-        let c = self.config;
+        let mut c = self.config;
         validate_id(&c.id)?;
+        if let Some(profile) = &c.seccomp {
+            c.seccomp_program = profile.compile()?;
+        }
         if let Rootfs::Dir(dir) = &c.rootfs {
             let meta = std::fs::metadata(dir).map_err(|source| Error::Path {
                 field: "rootfs",

@@ -233,15 +233,21 @@ impl Container {
             }
         };
         let id = self.config.id.clone();
-        let overlay = hull_overlayfs::Overlay::builder()
+        let mut overlay = hull_overlayfs::Overlay::builder()
             .lowers_top_down(lowers.iter().cloned())
             .upper(&upper, &work)
-            .target(&self.rootfs_dir)
-            .build()
-            .map_err(|source| Error::Overlay {
-                id,
-                source: Box::new(source),
-            })?;
+            .target(&self.rootfs_dir);
+        if self.config.image.is_some() {
+            // An upper layer that can be committed: no redirects or
+            // metadata-only copies (a diff cannot express them).
+            overlay = overlay
+                .redirect_dir(hull_overlayfs::RedirectDir::NoFollow)
+                .metacopy(false);
+        }
+        let overlay = overlay.build().map_err(|source| Error::Overlay {
+            id,
+            source: Box::new(source),
+        })?;
         use hull_ns::FsParam;
         let mut params = Vec::new();
         // Paths, not fds: the overlay clones each layer's mount, which the
@@ -291,6 +297,11 @@ impl Container {
         let net_config = self.prepare_network()?;
         let c = net_config.as_ref().unwrap_or(&self.config);
         let mut host = HostInfo::detect(c);
+        host.cgroup_v2_dir = self
+            .cgroup
+            .as_ref()
+            .and_then(|cg| cg.v2_dir())
+            .map(Path::to_path_buf);
         let mut pty = None;
         if c.terminal {
             let (master, slave, n) = open_pty().map_err(|source| Error::Terminal {
@@ -330,7 +341,7 @@ impl Container {
             cmd.uid_map(u.clone()).gid_map(g.clone());
         }
         if let Some(cg) = &self.cgroup {
-            cmd.cgroup_procs(cg.dirs().map(|d| d.join("cgroup.procs")));
+            place_in_cgroup(&mut cmd, cg, &c.id)?;
         }
         if let NetworkMode::Join(path) = &c.network {
             let ns = hull_ns::NsFd::open(path).map_err(|source| Error::Process {
@@ -379,8 +390,10 @@ impl Container {
             nameservers,
         } = &self.config.network
         else {
+            crate::network::check_ports(&self.config)?;
             return Ok(None);
         };
+        crate::network::check_ports(&self.config)?;
         let id = self.config.id.clone();
         let net_err = |source| Error::Network {
             id: id.clone(),
@@ -396,6 +409,7 @@ impl Container {
             addr,
             attachment: None,
             files_dir: files_dir.clone(),
+            ports: Vec::new(),
         });
         let hostname = self
             .config
@@ -462,6 +476,7 @@ impl Container {
             source: Box::new(source),
         })?;
         net.attachment = Some(attachment);
+        crate::network::publish_ports(&self.config, &host, net.addr.addr(), &mut net.ports)?;
         Ok(())
     }
 
@@ -919,33 +934,50 @@ impl Container {
         };
         let c = &self.config;
         let caps = c.capabilities.bits();
+        // A joined network namespace is the container's too.
+        let mut join = c.namespaces;
+        if matches!(c.network, NetworkMode::Join(_)) {
+            join |= Namespaces::NET;
+        }
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env_clear()
-            .join_process(pid, c.namespaces)
+            .join_process(pid, join)
             .non_dumpable(true)
-            .current_dir(&c.cwd)
-            .child_ops([
-                hull_ns::ChildOp::BoundingSet { keep: caps },
-                hull_ns::ChildOp::SetIds {
-                    uid: c.uid,
-                    gid: c.gid,
-                    groups: c.groups.clone(),
-                },
-                hull_ns::ChildOp::Capabilities {
-                    effective: caps,
-                    permitted: caps,
-                    inheritable: 0,
-                    ambient: 0,
-                },
-            ]);
-        if c.no_new_privs {
-            cmd.child_ops([hull_ns::ChildOp::NoNewPrivs]);
+            .current_dir(&c.cwd);
+        // The container's privileges: the bounding set, ids, capabilities,
+        // no_new_privs and its seccomp filter last (or, without
+        // no_new_privs, first: installing it then needs CAP_SYS_ADMIN).
+        let seccomp = (!c.seccomp_program.is_empty()).then(|| hull_ns::ChildOp::Seccomp {
+            program: c.seccomp_program.clone(),
+            flags: c.seccomp.as_ref().map_or(0, |s| s.flags),
+        });
+        let mut ops = Vec::new();
+        if !c.no_new_privs {
+            ops.extend(seccomp.clone());
         }
-        // Into the container's cgroups too, written while the child waits
-        // (before it could fork anything).
+        ops.extend([
+            hull_ns::ChildOp::BoundingSet { keep: caps },
+            hull_ns::ChildOp::SetIds {
+                uid: c.uid,
+                gid: c.gid,
+                groups: c.groups.clone(),
+            },
+            hull_ns::ChildOp::Capabilities {
+                effective: caps,
+                permitted: caps,
+                inheritable: 0,
+                ambient: 0,
+            },
+        ]);
+        if c.no_new_privs {
+            ops.push(hull_ns::ChildOp::NoNewPrivs);
+            ops.extend(seccomp);
+        }
+        cmd.child_ops(ops);
+        // Into the container's cgroups too, before it could fork anything.
         if let Some(cg) = &self.cgroup {
-            cmd.cgroup_procs(cg.dirs().map(|d| d.join("cgroup.procs")));
+            place_in_cgroup(&mut cmd, cg, &c.id)?;
         }
         for (k, v) in &c.env {
             cmd.env(k, v);
@@ -1062,12 +1094,17 @@ struct NetState {
     addr: hull_netns::IpCidr,
     attachment: Option<hull_netns::BridgeAttachment>,
     files_dir: PathBuf,
+    /// Published ports, unpublished when dropped.
+    ports: Vec<hull_netns::PublishedPort>,
 }
 
 impl NetState {
     /// Frees the veth (without waiting for the namespace's destruction),
     /// the address and the files. Best effort: each part is attempted.
     fn release(self, id: &str) {
+        for p in self.ports {
+            let _ = p.remove();
+        }
         if let Some(a) = self.attachment {
             let _ = a.release();
         }
@@ -1078,6 +1115,27 @@ impl NetState {
 
 /// The host's cgroup layout, detected once per process (mounts of cgroup
 /// file systems do not move under a running runtime).
+/// Places the spawned process in the container's cgroup: it writes itself
+/// into the v1 hierarchies' `tasks` files (no global lock, see
+/// [`Command::cgroup_tasks`]) and is born in the v2 one
+/// (`CLONE_INTO_CGROUP`).
+fn place_in_cgroup(cmd: &mut Command, cg: &hull_cgroup::Cgroup, id: &str) -> Result<()> {
+    let v2 = cg.v2_dir();
+    cmd.cgroup_tasks(
+        cg.dirs()
+            .filter(|d| Some(*d) != v2)
+            .map(|d| d.join("tasks")),
+    );
+    if v2.is_some() {
+        let dir = cg.dir_fd().map_err(|source| Error::Cgroup {
+            id: id.to_string(),
+            source,
+        })?;
+        cmd.cgroup(dir);
+    }
+    Ok(())
+}
+
 fn host_layout() -> hull_cgroup::Result<hull_cgroup::Layout> {
     use std::sync::OnceLock;
     static LAYOUT: OnceLock<hull_cgroup::Layout> = OnceLock::new();

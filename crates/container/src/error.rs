@@ -138,6 +138,75 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+
+    /// Resolving, unpacking or writing an image failed.
+    #[error("image {reference}: {source}")]
+    Image {
+        /// The reference (or what was being written).
+        reference: String,
+        /// The layout, snapshot or layer error.
+        #[source]
+        source: Box<hull_image_layers::Error>,
+    },
+
+    /// Copying a file into or out of a container failed.
+    #[error("container {id}: copy {path}: {op}: {source}")]
+    Copy {
+        /// The container (or the build context).
+        id: String,
+        /// The path at fault (inside the container, or on the host).
+        path: PathBuf,
+        /// The operation.
+        op: &'static str,
+        /// The OS error (`ENOENT` or `ELOOP` for a path that would leave
+        /// the container's root).
+        #[source]
+        source: io::Error,
+    },
+
+    /// A Dockerfile line cannot be parsed or is not supported.
+    #[error("Dockerfile line {line}: {problem}")]
+    Dockerfile {
+        /// The line number (1-based) where the instruction starts.
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// A Dockerfile step failed.
+    #[error("Dockerfile line {line} ({instruction}): {source}")]
+    BuildStep {
+        /// The line number (1-based) where the instruction starts.
+        line: usize,
+        /// The instruction, e.g. `RUN`.
+        instruction: String,
+        /// Why it failed.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// Reading a running container's statistics failed.
+    #[error("container {id}: read {path}: {source}")]
+    Stats {
+        /// The container.
+        id: String,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A process run for the caller (a build step) exited unsuccessfully.
+    #[error("container {id}: {command:?} exited with {status}")]
+    CommandFailed {
+        /// The container.
+        id: String,
+        /// The command.
+        command: Vec<String>,
+        /// How it ended.
+        status: hull_ns::ExitStatus,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -4,7 +4,7 @@
 //!
 //! Every field of `runc spec`'s default configuration is understood. A field
 //! this crate cannot honour is an [`Error::Oci`] naming it, never silently
-//! dropped: joining existing namespaces by path, seccomp, hooks (the CLI's
+//! dropped: joining existing namespaces by path, seccomp notification, hooks (the CLI's
 //! job), AppArmor/SELinux labels, and mounts of other types than bind and
 //! tmpfs beyond the default ones.
 
@@ -143,8 +143,8 @@ fn from_oci(id: &str, spec: &Spec, bundle: &Path) -> Result<ContainerBuilder> {
         for (k, v) in sysctls {
             b = b.sysctl(k.clone(), v.clone());
         }
-        if linux.seccomp().is_some() {
-            return Err(oci("linux.seccomp", "not supported yet"));
+        if let Some(profile) = linux.seccomp() {
+            b = b.seccomp(crate::seccomp::Seccomp::from_oci(profile)?);
         }
         if let Some(p) = linux.cgroups_path() {
             b = b.cgroup_path(p.to_string_lossy().trim_start_matches('/'));

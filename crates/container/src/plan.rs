@@ -26,6 +26,9 @@ pub struct HostInfo {
     /// The path of the container's terminal (a pty slave under the host's
     /// /dev/pts), bound at /dev/console.
     pub console: Option<PathBuf>,
+    /// The container's own cgroup directory in the host's cgroup2
+    /// hierarchy, bound (read-only) where cgroup2 appears in the container.
+    pub cgroup_v2_dir: Option<PathBuf>,
 }
 
 impl HostInfo {
@@ -61,6 +64,7 @@ impl HostInfo {
             bind_source_is_dir,
             cgroup_mounts,
             console: None,
+            cgroup_v2_dir: None,
         }
     }
 }
@@ -177,8 +181,14 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
     for m in &config.mounts {
         extra_mount(m, host, &mut ops);
     }
-    ops.push(ChildOp::PivotRoot {
-        new_root: root.to_path_buf(),
+    ops.push(if config.no_pivot {
+        ChildOp::MoveRoot {
+            new_root: root.to_path_buf(),
+        }
+    } else {
+        ChildOp::PivotRoot {
+            new_root: root.to_path_buf(),
+        }
     });
     // A new network namespace has only `lo`, down: bring it up, as
     // Docker's `none` network does.
@@ -226,6 +236,15 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
     if config.terminal {
         ops.push(ChildOp::SetControllingTerminal);
     }
+    let seccomp = (!config.seccomp_program.is_empty()).then(|| ChildOp::Seccomp {
+        program: config.seccomp_program.clone(),
+        flags: config.seccomp.as_ref().map_or(0, |s| s.flags),
+    });
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
+    // while the process still has it, as runc does.
+    if !config.no_new_privs {
+        ops.extend(seccomp.clone());
+    }
     let caps = config.capabilities.bits();
     ops.push(ChildOp::BoundingSet { keep: caps });
     ops.push(ChildOp::SetIds {
@@ -244,6 +263,8 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
     });
     if config.no_new_privs {
         ops.push(ChildOp::NoNewPrivs);
+        // Seccomp last (S11).
+        ops.extend(seccomp);
     }
     Plan {
         namespaces: config.namespaces,
@@ -416,7 +437,7 @@ fn default_mounts(config: &Config, host: &HostInfo, ops: &mut Vec<ChildOp>) {
         ));
     }
     if !host.cgroup_mounts.is_empty() {
-        cgroup_fs(host, ops);
+        cgroup_fs(config, host, ops);
     }
     // Device nodes are bind mounts of the host's (mknod is refused in a user
     // namespace, and binding behaves the same everywhere).
@@ -458,16 +479,49 @@ fn default_mounts(config: &Config, host: &HostInfo, ops: &mut Vec<ChildOp>) {
     }
 }
 
-/// The container's cgroups at /sys/fs/cgroup, read-only: cgroup2 mounted
-/// directly on a unified host, otherwise a tmpfs with one mount per
-/// hierarchy, as runc does. Mounted inside the cgroup namespace, each shows
+/// The container's cgroups at /sys/fs/cgroup, read-only: cgroup2 directly
+/// on a unified host, otherwise a tmpfs with one mount per hierarchy, as
+/// runc does. Mounted inside the cgroup namespace, each v1 hierarchy shows
 /// the container's own cgroup as its root.
-fn cgroup_fs(host: &HostInfo, ops: &mut Vec<ChildOp>) {
+///
+/// cgroup2 is a bind of the container's own cgroup directory rather than a
+/// new mount: a new cgroup2 mount made outside a cgroup namespace applies
+/// its (empty) options to the host's whole hierarchy (dropping `nsdelegate`
+/// on a systemd host), and after an idle spell it costs milliseconds. Only
+/// a container without a cgroup of its own gets a new mount, inside its
+/// cgroup namespace, or else the host's hierarchy bound read-only.
+fn cgroup_fs(config: &Config, host: &HostInfo, ops: &mut Vec<ChildOp>) {
     let base = PathBuf::from("sys/fs/cgroup");
     let flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY;
+    let cgroup2 = |target: PathBuf, host_dir: PathBuf, ops: &mut Vec<ChildOp>| {
+        let source = match &host.cgroup_v2_dir {
+            Some(own) => own.clone(),
+            None if config.namespaces.contains(Namespaces::CGROUP) => {
+                ops.push(mount("cgroup", target, Some("cgroup2"), flags, None));
+                return;
+            }
+            None => host_dir,
+        };
+        ops.push(ChildOp::Mount {
+            source: Some(source),
+            target: target.clone(),
+            fstype: None,
+            flags: MS_BIND | MS_REC,
+            data: None,
+            optional: false,
+        });
+        ops.push(ChildOp::Mount {
+            source: None,
+            target,
+            fstype: None,
+            flags: MS_BIND | MS_REMOUNT | flags,
+            data: None,
+            optional: false,
+        });
+    };
     if let [(dir, fstype, _)] = host.cgroup_mounts.as_slice() {
         if dir.is_empty() && fstype == "cgroup2" {
-            ops.push(mount("cgroup", base, Some("cgroup2"), flags, None));
+            cgroup2(base, PathBuf::from("/sys/fs/cgroup"), ops);
             return;
         }
     }
@@ -486,6 +540,10 @@ fn cgroup_fs(host: &HostInfo, ops: &mut Vec<ChildOp>) {
             path: base.join(dir),
             mode: 0o555,
         });
+        if fstype == "cgroup2" {
+            cgroup2(base.join(dir), Path::new("/sys/fs/cgroup").join(dir), ops);
+            continue;
+        }
         let data = (!opts.is_empty()).then_some(opts.as_str());
         ops.push(mount("cgroup", base.join(dir), Some(fstype), flags, data));
     }
@@ -577,6 +635,7 @@ mod tests {
             bind_source_is_dir: vec![("/etc/hostname".into(), false)],
             cgroup_mounts: Vec::new(),
             console: None,
+            cgroup_v2_dir: None,
         }
     }
 
@@ -671,6 +730,72 @@ mod tests {
         assert!(mkdir("run") < file);
         assert!(mkdir("a") < mkdir("a/b"));
         assert!(mkdir("a/b") < mkdir("a/b/c"));
+    }
+
+    #[test]
+    fn s11_seccomp_is_the_last_step() {
+        use crate::seccomp::{Action, Seccomp};
+        let profile = Seccomp::new(Action::Allow).rule(["mount"], Action::Errno(1));
+        let is_seccomp = |o: &ChildOp| matches!(o, ChildOp::Seccomp { .. });
+        let cfg = Container::builder("s")
+            .seccomp(profile.clone())
+            .build()
+            .unwrap();
+        let p = plan(&cfg, &host(), Path::new("/r"), None);
+        assert!(is_seccomp(p.ops.last().unwrap()));
+        assert!(matches!(p.ops[p.ops.len() - 2], ChildOp::NoNewPrivs));
+        // Without no_new_privs it needs CAP_SYS_ADMIN: before the drop.
+        let cfg = Container::builder("s")
+            .seccomp(profile)
+            .no_new_privs(false)
+            .build()
+            .unwrap();
+        let p = plan(&cfg, &host(), Path::new("/r"), None);
+        let sc = position(&p.ops, is_seccomp);
+        assert!(sc < position(&p.ops, |o| matches!(o, ChildOp::BoundingSet { .. })));
+        assert_eq!(p.ops.iter().filter(|o| is_seccomp(o)).count(), 1);
+    }
+
+    #[test]
+    fn cgroup2_is_bound_from_the_container_cgroup_never_mounted_from_the_host_namespace() {
+        let hybrid = HostInfo {
+            cgroup_mounts: vec![
+                ("memory".into(), "cgroup".into(), "memory".into()),
+                ("unified".into(), "cgroup2".into(), String::new()),
+            ],
+            ..host()
+        };
+        let cgroup2_mount = |ops: &[ChildOp]| {
+            ops.iter()
+                .any(|o| matches!(o, ChildOp::Mount { fstype: Some(t), .. } if t == "cgroup2"))
+        };
+        let bind_from = |ops: &[ChildOp], src: &str| {
+            ops.iter().any(|o| {
+                matches!(o, ChildOp::Mount { source: Some(s), target, flags, .. }
+                    if s == Path::new(src) && target == Path::new("sys/fs/cgroup/unified")
+                        && flags & MS_BIND != 0)
+            })
+        };
+        // The container's own cgroup directory, bound.
+        let own = HostInfo {
+            cgroup_v2_dir: Some("/sys/fs/cgroup/unified/hull/c".into()),
+            ..hybrid.clone()
+        };
+        let cfg = Container::builder("c").build().unwrap();
+        let p = plan(&cfg, &own, Path::new("/r"), None);
+        assert!(bind_from(&p.ops, "/sys/fs/cgroup/unified/hull/c"));
+        assert!(!cgroup2_mount(&p.ops));
+        // No cgroup of its own, in a cgroup namespace: a new mount there.
+        let p = plan(&cfg, &hybrid, Path::new("/r"), None);
+        assert!(cgroup2_mount(&p.ops));
+        // Nor a cgroup namespace: the host's hierarchy, bound read-only.
+        let cfg = Container::builder("c")
+            .namespaces(Namespaces::PID | Namespaces::MNT)
+            .build()
+            .unwrap();
+        let p = plan(&cfg, &hybrid, Path::new("/r"), None);
+        assert!(bind_from(&p.ops, "/sys/fs/cgroup/unified"));
+        assert!(!cgroup2_mount(&p.ops));
     }
 
     #[test]

@@ -420,3 +420,19 @@ fn every_operation_in_every_state() {
     }
     assert!(rt.is_empty());
 }
+
+#[test]
+fn no_pivot_enters_the_root_by_move_and_chroot() {
+    require_root!();
+    let rt = Runtime::new();
+    let (s, out) = run_output(rt.builder("np").no_pivot(true).hostname("np").args([
+        "sh",
+        "-c",
+        "hostname; ls / | grep -c .; test -e /usr/bin/sh && echo usr-ok",
+    ]));
+    assert!(s.success(), "{s}: {out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "np");
+    assert_eq!(lines[2], "usr-ok");
+    assert!(rt.is_empty());
+}

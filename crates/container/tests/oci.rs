@@ -94,3 +94,77 @@ fn runc_default_config_runs_with_a_terminal() {
     // runc's default asks for these three as ambient capabilities.
     assert!(text.contains("CapAmb:\t0000000020000420"), "{text}");
 }
+
+fn with_seccomp(json: &str) -> Spec {
+    let mut v: serde_json::Value = serde_json::from_str(RUNC_SPEC).unwrap();
+    v["linux"]["seccomp"] = serde_json::from_str(json).unwrap();
+    v["process"]["terminal"] = false.into();
+    serde_json::from_value(v).unwrap()
+}
+
+#[test]
+fn seccomp_profile_from_the_spec_is_enforced() {
+    if !is_root() {
+        return;
+    }
+    let Some(b) = bundle() else {
+        eprintln!("skipped: busybox-static not installed");
+        return;
+    };
+    let mut spec = with_seccomp(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [
+              {"names": ["mkdir", "mkdirat", "no_such_call"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+              {"names": ["personality"], "action": "SCMP_ACT_ERRNO",
+               "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}
+            ]}"#,
+    );
+    let mut process = spec.process().clone().unwrap();
+    process.set_args(Some(vec![
+        "sh".into(),
+        "-c".into(),
+        "mkdir /tmp/d 2>&1; grep Seccomp: /proc/self/status".into(),
+    ]));
+    spec.set_process(Some(process));
+    let id = b.0.file_name().unwrap().to_string_lossy().into_owned();
+    let cfg = Container::from_oci(&id, &spec, &b.0)
+        .unwrap()
+        .cgroup_path(format!("{id}/c"))
+        .runtime_root(b.0.join("run"))
+        .build()
+        .unwrap();
+    let (rd, wr) = std::io::pipe().unwrap();
+    let mut c = Container::create_with_stdio(
+        cfg,
+        [
+            hull_container::Stdio::Null,
+            hull_container::Stdio::Fd(wr.into()),
+            hull_container::Stdio::Inherit,
+        ],
+    )
+    .unwrap();
+    c.start().unwrap();
+    let mut out = String::new();
+    std::fs::File::from(std::os::fd::OwnedFd::from(rd))
+        .read_to_string(&mut out)
+        .unwrap();
+    let status = c.wait().unwrap();
+    c.delete().unwrap();
+    assert!(status.success(), "{status}: {out}");
+    assert!(out.contains("Function not implemented"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+}
+
+#[test]
+fn seccomp_notify_is_refused_by_name() {
+    let spec = with_seccomp(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_NOTIFY"}]}"#,
+    );
+    let err = Container::from_oci("n", &spec, Path::new("/nonexistent")).unwrap_err();
+    assert!(
+        err.to_string().contains("linux.seccomp") && err.to_string().contains("SCMP_ACT_NOTIFY"),
+        "{err}"
+    );
+}

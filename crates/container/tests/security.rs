@@ -170,6 +170,82 @@ fn s11_no_new_privs() {
 }
 
 #[test]
+fn s11_seccomp_filter_installed_last() {
+    use hull_container::seccomp::{Action, Seccomp};
+    require_root!();
+    let rt = Runtime::new();
+    let profile = Seccomp::new(Action::Allow).rule(["mkdir", "mkdirat"], Action::Errno(38));
+    let script =
+        "mkdir /tmp/x 2>/dev/null; echo rc=$?; grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status";
+    let (s, out) = output(
+        rt.builder("sc")
+            .mount(Mount::Tmpfs {
+                destination: "/tmp".into(),
+                size: 0,
+            })
+            .seccomp(profile.clone())
+            .args(["sh", "-c", script]),
+    );
+    assert!(s.success(), "{s}: {out}");
+    assert_eq!(out, "rc=1\nNoNewPrivs:\t1\nSeccomp:\t2\n");
+    // Without no_new_privs it goes in before the capabilities are dropped.
+    let (s, out) = output(
+        rt.builder("sc2")
+            .no_new_privs(false)
+            .seccomp(profile)
+            .args(["sh", "-c", script]),
+    );
+    assert!(s.success(), "{s}: {out}");
+    assert_eq!(out, "rc=1\nNoNewPrivs:\t0\nSeccomp:\t2\n");
+    // A profile that forbids execve fails the start with an error, and
+    // leaves nothing behind.
+    let denied = Seccomp::new(Action::Allow).rule(["execve"], Action::Errno(1));
+    let mut c = rt
+        .builder("sc3")
+        .seccomp(denied)
+        .args(["true"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap();
+    let started = c.start();
+    let status = c.wait();
+    assert!(
+        started.is_err() || !status.as_ref().unwrap().success(),
+        "{started:?} {status:?}"
+    );
+    c.delete().unwrap();
+    assert!(rt.is_empty());
+}
+
+#[test]
+fn s11_exec_gets_the_seccomp_filter() {
+    use hull_container::seccomp::{Action, Seccomp};
+    require_root!();
+    let rt = Runtime::new();
+    let mut c = rt
+        .builder("sce")
+        .seccomp(Seccomp::new(Action::Allow).rule(["mkdir", "mkdirat"], Action::Errno(38)))
+        .args(["sleep", "100"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap();
+    c.start().unwrap();
+    let (status, out) = common::exec_output(
+        &mut c,
+        &[
+            "sh",
+            "-c",
+            "mkdir /x 2>/dev/null; echo rc=$?; grep Seccomp: /proc/self/status",
+        ],
+    );
+    assert!(status.success());
+    assert_eq!(out, "rc=1\nSeccomp:\t2\n");
+    c.delete().unwrap();
+}
+
+#[test]
 fn cve_2019_5736_no_handle_to_the_runtime_binary() {
     require_root!();
     let rt = Runtime::new();

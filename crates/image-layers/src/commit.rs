@@ -125,12 +125,31 @@ impl ImageLayout {
             .history_mut()
             .get_or_insert_with(Vec::new)
             .push(history);
-        let config_desc = self.write_json_blob(MediaType::ImageConfig, &config)?;
         let mut layers = base
             .as_ref()
             .map(|b| b.manifest.layers().clone())
             .unwrap_or_default();
         layers.push(layer.descriptor.clone());
+        let desc = self.write_image(&config, layers)?;
+        self.tag_locked(tag, &desc)?;
+        drop(lock);
+        Ok(desc)
+    }
+
+    /// Writes `config` and a manifest listing `layers` (bottom first, their
+    /// blobs already in the layout) as blobs, without tagging them; returns
+    /// the manifest descriptor, which [`ImageLayout::load_image`] reads and
+    /// [`ImageLayout::tag`] names. Untagged, both go at the next
+    /// [`ImageLayout::gc`].
+    ///
+    /// # Errors
+    /// [`Error::BuildDocument`], [`Error::Json`] and blob write errors.
+    pub fn write_image(
+        &self,
+        config: &ImageConfiguration,
+        layers: Vec<Descriptor>,
+    ) -> Result<Descriptor> {
+        let config_desc = self.write_json_blob(MediaType::ImageConfig, config)?;
         let manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageManifest)
@@ -139,7 +158,7 @@ impl ImageLayout {
             .build()
             .map_err(spec_err)?;
         let data = serde_json::to_vec(&manifest).map_err(|source| Error::Json {
-            what: format!("manifest for {tag}"),
+            what: "image manifest".to_string(),
             source,
         })?;
         let mut w = self.blob_writer()?;
@@ -153,15 +172,12 @@ impl ImageLayout {
             .architecture(config.architecture().clone())
             .build()
             .map_err(spec_err)?;
-        let desc = DescriptorBuilder::default()
+        DescriptorBuilder::default()
             .media_type(MediaType::ImageManifest)
             .digest(digest)
             .size(size)
             .platform(platform)
             .build()
-            .map_err(spec_err)?;
-        self.tag_locked(tag, &desc)?;
-        drop(lock);
-        Ok(desc)
+            .map_err(spec_err)
     }
 }

@@ -51,6 +51,6 @@ pub use flags::Namespaces;
 pub use idmap::{IdMap, IdMapKind, IdMapProblem, IdRange, MAX_ID_MAP_LINES, write_setgroups_deny};
 pub use inspect::{NamespaceInfo, list_namespaces};
 pub use nsfd::{NsFd, NsId, ProcessNamespaces, enter_process, unshare};
-pub use ops::{ChildOp, FsParam, MountFd};
+pub use ops::{BpfInstruction, ChildOp, FsParam, MountFd};
 pub use process::{Child, ExitStatus, Output};
 pub use spawn::{Command, Stdio, Step, TimeOffsets};

@@ -41,7 +41,7 @@ pub enum ChildOp {
     /// absolute symlinks and magic links cannot lead outside it, even if the
     /// tree changes meanwhile, and mounts go onto the resolved fd
     /// (CVE-2021-30465). Sources and absolute paths are unaffected;
-    /// [`ChildOp::PivotRoot`] ends it.
+    /// [`ChildOp::PivotRoot`] (or [`ChildOp::MoveRoot`]) ends it.
     ResolveIn {
         /// The directory (a mount point by then) to resolve in.
         root: PathBuf,
@@ -50,6 +50,15 @@ pub enum ChildOp {
     /// old root, chdir("/"). `new_root` must be a mount point.
     PivotRoot {
         /// The new root directory.
+        new_root: PathBuf,
+    },
+    /// Makes `new_root` the root without pivot_root, for a caller whose
+    /// root cannot be pivoted (an initramfs): chdir, move the mount onto
+    /// `/` (`MS_MOVE`), chroot("."), chdir("/"). The old root stays
+    /// underneath, reachable by a process that may chroot again: prefer
+    /// [`ChildOp::PivotRoot`] (this is runc's `--no-pivot`).
+    MoveRoot {
+        /// The new root directory (a mount point).
         new_root: PathBuf,
     },
     /// mkdir(2); an existing directory is fine.
@@ -146,6 +155,17 @@ pub enum ChildOp {
     },
     /// prctl(PR_SET_NO_NEW_PRIVS): execve can no longer grant privileges.
     NoNewPrivs,
+    /// seccomp(SECCOMP_SET_MODE_FILTER): installs a classic BPF program
+    /// that every later system call of the child (and of the program it
+    /// executes) goes through. Needs [`ChildOp::NoNewPrivs`] before it or
+    /// CAP_SYS_ADMIN; the steps after the list (chdir, close_range,
+    /// signal resets, the start gate, execve) must be allowed by it.
+    Seccomp {
+        /// The program (at most 4096 instructions).
+        program: Vec<BpfInstruction>,
+        /// `SECCOMP_FILTER_FLAG_*` flags.
+        flags: u32,
+    },
     /// Makes a file system with the new mount API in the child's own mount
     /// namespace and attaches it at `target`: fsopen(2), one fsconfig(2)
     /// per parameter (directories passed as fds, so no option-string
@@ -160,6 +180,21 @@ pub enum ChildOp {
         /// Where to attach it.
         target: PathBuf,
     },
+}
+
+/// One classic BPF instruction (`struct sock_filter`) of a
+/// [`ChildOp::Seccomp`] program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct BpfInstruction {
+    /// Opcode (`BPF_LD | BPF_W | BPF_ABS`, ...).
+    pub code: u16,
+    /// Jump offset when the condition holds.
+    pub jt: u8,
+    /// Jump offset when it does not.
+    pub jf: u8,
+    /// The constant operand.
+    pub k: u32,
 }
 
 /// One fsconfig(2) parameter of a [`ChildOp::FsMount`].
@@ -214,6 +249,8 @@ pub(crate) mod code {
     pub const SET_CTTY: u32 = 17;
     pub const RESOLVE_IN: u32 = 18;
     pub const LOOPBACK_UP: u32 = 19;
+    pub const SECCOMP: u32 = 20;
+    pub const MOVE_ROOT: u32 = 21;
 }
 
 /// The raw form the child runs: an opcode and six machine words (pointers
@@ -247,6 +284,8 @@ pub(crate) struct PreparedOps {
     /// Detached mounts the raw ops refer to by number, kept open.
     _fds: Vec<MountFd>,
     _params: Vec<Vec<RawParam>>,
+    /// BPF programs and their `struct sock_fprog` (length, pointer).
+    _programs: Vec<(Vec<BpfInstruction>, Box<[u64; 2]>)>,
     /// What each op works on, for error messages.
     pub describe: Vec<PathBuf>,
 }
@@ -315,6 +354,14 @@ pub(crate) fn prepare(ops: &[ChildOp]) -> Result<PreparedOps> {
             ChildOp::PivotRoot { new_root } => (
                 RawOp {
                     code: code::PIVOT_ROOT,
+                    a: [c(new_root, s)?, 0, 0, 0, 0, 0],
+                    ..RawOp::default()
+                },
+                new_root.clone(),
+            ),
+            ChildOp::MoveRoot { new_root } => (
+                RawOp {
+                    code: code::MOVE_ROOT,
                     a: [c(new_root, s)?, 0, 0, 0, 0, 0],
                     ..RawOp::default()
                 },
@@ -485,6 +532,31 @@ pub(crate) fn prepare(ops: &[ChildOp]) -> Result<PreparedOps> {
                 },
                 PathBuf::from("no_new_privs"),
             ),
+            ChildOp::Seccomp { program, flags } => {
+                let len = u16::try_from(program.len())
+                    .ok()
+                    .filter(|&n| (1..=4096).contains(&n))
+                    .ok_or_else(|| Error::InvalidCommand {
+                        field: "child_ops",
+                        problem: format!(
+                            "a seccomp program has {} instructions (1 to 4096 allowed)",
+                            program.len()
+                        ),
+                    })?;
+                let program = program.clone();
+                // struct sock_fprog: an unsigned short, padding, a pointer.
+                let fprog = Box::new([u64::from(len), program.as_ptr() as u64]);
+                let ptr = fprog.as_ptr() as u64;
+                p._programs.push((program, fprog));
+                (
+                    RawOp {
+                        code: code::SECCOMP,
+                        a: [ptr, u64::from(*flags), 0, 0, 0, 0],
+                        ..RawOp::default()
+                    },
+                    PathBuf::from("seccomp filter"),
+                )
+            }
         };
         p.raw.push(raw);
         p.describe.push(what);

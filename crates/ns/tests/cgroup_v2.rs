@@ -1,5 +1,5 @@
 //! CLONE_INTO_CGROUP, for real, in a cgroup2-only machine (the v2vm guest;
-//! see .ci/steps.d/ns-v2.sh). Skips where the root cgroup is not cgroup2
+//! see .ci/steps.d/v2vm.sh). Skips where the root cgroup is not cgroup2
 //! with controllers, as on a v1 or hybrid host.
 
 use std::os::fd::OwnedFd;

@@ -280,6 +280,52 @@ fn cgroup_namespace_shows_root() {
 }
 
 #[test]
+fn child_joins_v1_cgroups_through_tasks() {
+    require_root!();
+    // A test-owned cgroup at an absolute path of the v1 pids hierarchy.
+    let hier = std::path::Path::new("/sys/fs/cgroup/pids");
+    if !hier.join("tasks").exists() {
+        eprintln!("skipped: no v1 pids hierarchy");
+        return;
+    }
+    let dir = hier.join(hull_testkit::unique_name("hull-ns-tasks-"));
+    std::fs::create_dir(&dir).unwrap();
+    struct Rm(std::path::PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _rm = Rm(dir.clone());
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let out = stdout_of(
+        Command::new("cat")
+            .arg("/proc/self/cgroup")
+            .cgroup_tasks([dir.join("tasks")]),
+    );
+    let line = out.lines().find(|l| l.contains(":pids:")).unwrap();
+    assert_eq!(
+        line.rsplit(':').next().unwrap(),
+        format!("/{name}"),
+        "{out}"
+    );
+    // With a cgroup namespace it is created after joining: rooted there.
+    let out = stdout_of(
+        Command::new("cat")
+            .arg("/proc/self/cgroup")
+            .new_namespaces(Namespaces::CGROUP)
+            .cgroup_tasks([dir.join("tasks")]),
+    );
+    assert!(out.contains(":pids:/\n"), "{out}");
+    // A bad path is an error naming it, and nothing runs.
+    let err = Command::new("true")
+        .cgroup_tasks([dir.join("nope/tasks")])
+        .spawn()
+        .unwrap_err();
+    assert!(err.to_string().contains("nope/tasks"), "{err}");
+}
+
+#[test]
 fn time_namespace_applies_offsets() {
     require_root!();
     let host_uptime: f64 = uptime();

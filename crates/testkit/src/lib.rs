@@ -311,3 +311,57 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Where busybox-static is installed (Debian's `busybox-static`).
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// Fills `dir` with a minimal root file system made of the static busybox
+/// at [`BUSYBOX`]: `/bin/busybox` with a link per applet in `/bin`, an
+/// `/etc/passwd` and `/etc/group` with `root` and `app` (1000:1000), and
+/// empty `/proc`, `/sys`, `/dev`, `/tmp` (1777), `/root`, `/home/app` and
+/// `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` as mount points.
+/// Nothing is downloaded. Fails if busybox is not installed.
+pub fn busybox_rootfs(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let e = |what: &str, err: std::io::Error| format!("{what}: {err}");
+    let list = std::process::Command::new(BUSYBOX)
+        .arg("--list")
+        .output()
+        .map_err(|err| e(BUSYBOX, err))?;
+    if !list.status.success() {
+        return Err(format!("{BUSYBOX} --list failed"));
+    }
+    for d in [
+        "bin", "etc", "proc", "sys", "dev", "tmp", "root", "home/app", "var", "run",
+    ] {
+        std::fs::create_dir_all(dir.join(d)).map_err(|err| e(d, err))?;
+    }
+    std::fs::set_permissions(dir.join("tmp"), std::fs::Permissions::from_mode(0o1777))
+        .map_err(|err| e("tmp", err))?;
+    std::fs::copy(BUSYBOX, dir.join("bin/busybox")).map_err(|err| e("bin/busybox", err))?;
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        let applet = applet.trim();
+        if applet.is_empty() || applet == "busybox" || applet.contains('/') {
+            continue;
+        }
+        std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet))
+            .map_err(|err| e(applet, err))?;
+    }
+    std::os::unix::fs::symlink("bin", dir.join("sbin")).map_err(|err| e("sbin", err))?;
+    let files = [
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
+        ),
+        ("etc/group", "root:x:0:\napp:x:1000:\n"),
+        ("etc/hosts", ""),
+        ("etc/hostname", ""),
+        ("etc/resolv.conf", ""),
+    ];
+    for (f, text) in files {
+        std::fs::write(dir.join(f), text).map_err(|err| e(f, err))?;
+    }
+    std::os::unix::fs::chown(dir.join("home/app"), Some(1000), Some(1000))
+        .map_err(|err| e("home/app", err))?;
+    Ok(())
+}

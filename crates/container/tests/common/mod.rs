@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use hull_container::{Container, ContainerBuilder, ExitStatus, Stdio};
 use hull_testkit::unique_name;
 
+pub mod images;
+
 /// Returns early (the test passes) unless running as root.
 #[macro_export]
 macro_rules! require_root {
@@ -85,4 +87,19 @@ pub fn run_output(b: ContainerBuilder) -> (ExitStatus, String) {
     let s = c.wait().unwrap();
     c.delete().unwrap();
     (s, out)
+}
+
+/// Runs a process in a running container and returns its status and
+/// stdout.
+pub fn exec_output(c: &mut Container, args: &[&str]) -> (ExitStatus, String) {
+    let (rd, wr) = pipe();
+    let mut child = c
+        .exec(
+            args.iter().copied(),
+            [Stdio::Null, Stdio::Fd(wr), Stdio::Inherit],
+        )
+        .unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(rd), &mut out).unwrap();
+    (child.wait().unwrap(), out)
 }

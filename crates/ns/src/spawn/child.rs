@@ -95,6 +95,9 @@ pub(crate) struct Plan {
     pub joins: [Join; 9],
     pub n_joins: usize,
     pub unshare_time: bool,
+    /// Open v1 `tasks` files to write `0` into (see [`join_cgroups`]).
+    pub cgroup_tasks: *const i32,
+    pub n_cgroup_tasks: usize,
     /// Create the cgroup namespace after the parent has placed the child
     /// in its cgroups, so that the namespace is rooted there.
     pub unshare_cgroup: bool,
@@ -161,6 +164,7 @@ fn run(plan: &Plan) -> ! {
     unshare_time(plan);
     signal_ready(plan);
     wait_for_parent(plan);
+    join_cgroups(plan);
     unshare_cgroup(plan);
     set_names(plan);
     mount_proc(plan);
@@ -234,6 +238,19 @@ fn wait_for_parent(plan: &Plan) {
     check(plan, Step::WaitForParent, r, 0);
     // SAFETY: closing an fd this process owns.
     unsafe { raw::syscall3(libc::SYS_close, plan.sync_fd as usize, 0, 0) };
+}
+
+/// Joins v1 cgroups by writing `0` (the calling thread, which is the whole
+/// single-threaded child) into their `tasks` files, then closes them: the
+/// kernel then skips the global threadgroup lock.
+fn join_cgroups(plan: &Plan) {
+    for i in 0..plan.n_cgroup_tasks {
+        // SAFETY: `cgroup_tasks` points to `n_cgroup_tasks` prepared fds.
+        let fd = unsafe { *plan.cgroup_tasks.add(i) };
+        let r = raw::write_all(fd, b"0");
+        check(plan, Step::JoinCgroup, r, i as u32);
+        close(fd);
+    }
 }
 
 /// Creates the cgroup namespace, rooted at the cgroup the child is in now.
@@ -414,7 +431,7 @@ fn run_ops(plan: &Plan) {
         // SAFETY: `ops` points to `n_ops` prepared entries.
         let op = unsafe { &*plan.ops.add(i) };
         let r = match op.code {
-            code::RESOLVE_IN | code::PIVOT_ROOT => {
+            code::RESOLVE_IN | code::PIVOT_ROOT | code::MOVE_ROOT => {
                 close(root_fd);
                 root_fd = -1;
                 if op.code == code::RESOLVE_IN {
@@ -567,6 +584,21 @@ fn run_op(op: &RawOp, root_fd: i32) -> isize {
                 }
                 if r == 0 {
                     r = raw::syscall3(libc::SYS_chdir, c"/".as_ptr() as usize, 0, 0);
+                }
+                r
+            }
+            code::MOVE_ROOT => {
+                let dot = c".".as_ptr() as usize;
+                let slash = c"/".as_ptr() as usize;
+                let mut r = raw::syscall3(libc::SYS_chdir, a[0], 0, 0);
+                if r == 0 {
+                    r = raw::syscall6(libc::SYS_mount, dot, slash, 0, libc::MS_MOVE as usize, 0, 0);
+                }
+                if r == 0 {
+                    r = raw::syscall3(libc::SYS_chroot, dot, 0, 0);
+                }
+                if r == 0 {
+                    r = raw::syscall3(libc::SYS_chdir, slash, 0, 0);
                 }
                 r
             }
@@ -754,6 +786,12 @@ fn run_op(op: &RawOp, root_fd: i32) -> isize {
                 }
                 0
             }
+            code::SECCOMP => raw::syscall3(
+                libc::SYS_seccomp,
+                1, // SECCOMP_SET_MODE_FILTER
+                a[1],
+                a[0],
+            ),
             code::NO_NEW_PRIVS => raw::syscall6(
                 libc::SYS_prctl,
                 libc::PR_SET_NO_NEW_PRIVS as usize,

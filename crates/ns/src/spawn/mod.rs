@@ -85,6 +85,8 @@ pub enum Step {
     AtGate,
     /// Waiting at the start gate.
     WaitAtGate,
+    /// Joining a v1 cgroup (writing to its `tasks` file).
+    JoinCgroup,
 }
 
 impl Step {
@@ -110,6 +112,7 @@ impl Step {
             ChildOp,
             AtGate,
             WaitAtGate,
+            JoinCgroup,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -138,6 +141,7 @@ impl fmt::Display for Step {
             Step::ChildOp => "child step",
             Step::AtGate => "at start gate",
             Step::WaitAtGate => "wait at start gate",
+            Step::JoinCgroup => "join cgroup",
         })
     }
 }
@@ -217,6 +221,7 @@ pub struct Command {
     gate_fifo: Option<OwnedFd>,
     non_dumpable: bool,
     cgroup_procs: Vec<PathBuf>,
+    cgroup_tasks: Vec<PathBuf>,
 }
 
 impl fmt::Debug for Command {
@@ -269,6 +274,7 @@ impl Command {
             gate_fifo: None,
             non_dumpable: false,
             cgroup_procs: Vec::new(),
+            cgroup_tasks: Vec::new(),
         }
     }
 
@@ -439,6 +445,18 @@ impl Command {
     /// creates its cgroup namespace: how a child joins v1 hierarchies.
     pub fn cgroup_procs(&mut self, files: impl IntoIterator<Item = PathBuf>) -> &mut Command {
         self.cgroup_procs.extend(files);
+        self
+    }
+
+    /// cgroup v1 `tasks` files the child joins by writing `0` (itself) into
+    /// them, before it creates its cgroup namespace. The parent opens them
+    /// before the clone (so a bad path is an error naming it). Moving only
+    /// the calling thread, the kernel skips the global threadgroup lock that
+    /// a pid written into `cgroup.procs` by another process takes, with its
+    /// RCU grace period: milliseconds when the machine has been idle, and a
+    /// point where parallel spawns queue. For v2 use [`Command::cgroup`].
+    pub fn cgroup_tasks(&mut self, files: impl IntoIterator<Item = PathBuf>) -> &mut Command {
+        self.cgroup_tasks.extend(files);
         self
     }
 
@@ -745,6 +763,18 @@ impl Command {
         }
 
         let ops = crate::ops::prepare(&self.ops)?;
+        let mut cgroup_tasks = Vec::with_capacity(self.cgroup_tasks.len());
+        for path in &self.cgroup_tasks {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|source| Error::WriteProcFile {
+                    path: path.clone(),
+                    source,
+                })?;
+            cgroup_tasks.push(OwnedFd::from(f));
+        }
+        let cgroup_task_fds: Vec<i32> = cgroup_tasks.iter().map(|f| f.as_raw_fd()).collect();
         let gate = if let Some(fifo) = self.gate_fifo.take() {
             let w = fifo.try_clone().map_err(prep("duplicate start gate"))?;
             Some((fifo, w))
@@ -770,6 +800,9 @@ impl Command {
             _paths_c: paths_c,
             cwd_c,
             ops,
+            cgroup_task_paths: self.cgroup_tasks.clone(),
+            _cgroup_tasks: cgroup_tasks,
+            cgroup_task_fds,
             plan: None,
         });
         let ptr_len = |v: &Option<Vec<u8>>| match v {
@@ -785,6 +818,8 @@ impl Command {
             joins: join_arr,
             n_joins: joins.len(),
             unshare_time,
+            cgroup_tasks: prepared.cgroup_task_fds.as_ptr(),
+            n_cgroup_tasks: prepared.cgroup_task_fds.len(),
             unshare_cgroup,
             hostname: ptr_len(&prepared.hostname),
             domainname: ptr_len(&prepared.domainname),
@@ -1071,6 +1106,11 @@ pub(crate) struct Prepared {
     envp: Vec<*const libc::c_char>,
     paths: Vec<*const libc::c_char>,
     ops: PreparedOps,
+    /// The v1 `tasks` files the child writes itself into, open, and their
+    /// raw numbers for it.
+    cgroup_task_paths: Vec<PathBuf>,
+    _cgroup_tasks: Vec<OwnedFd>,
+    cgroup_task_fds: Vec<i32>,
     plan: Option<Plan>,
 }
 
@@ -1094,6 +1134,7 @@ impl Prepared {
                 .as_ref()
                 .map(|h| PathBuf::from(String::from_utf8_lossy(h).into_owned())),
             Step::JoinNamespace => self.joins.get(detail).cloned(),
+            Step::JoinCgroup => self.cgroup_task_paths.get(detail).cloned(),
             Step::ChildOp => self.ops.describe.get(detail).cloned(),
             Step::Stdio => Some(["stdin", "stdout", "stderr"][detail.min(2)].into()),
             _ => None,
