@@ -165,6 +165,8 @@ struct CreateOpts {
     bundle: PathBuf,
     console_socket: Option<PathBuf>,
     pid_file: Option<PathBuf>,
+    /// `--no-pivot`: MS_MOVE and chroot instead of pivot_root.
+    no_pivot: bool,
     /// `run` without `--detach`: the terminal (if any) stays here.
     foreground: bool,
 }
@@ -191,6 +193,7 @@ impl CreateOpts {
             bundle,
             console_socket: p.get("console-socket").map(PathBuf::from),
             pid_file: p.get("pid-file").map(PathBuf::from),
+            no_pivot: p.is("no-pivot"),
             foreground,
         })
     }
@@ -300,6 +303,9 @@ fn create_container(
     if let Some(p) = join_net {
         b = b.network(NetworkMode::Join(p));
     }
+    if o.no_pivot {
+        b = b.no_pivot(true);
+    }
     let cfg = b.build()?;
     let mut c = Container::create_with_stdio(cfg, [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit])
         .map_err(|e| match e {
@@ -323,6 +329,8 @@ fn create_container(
         "created": crate::log::rfc3339_now(),
         "annotations": spec.annotations().clone().unwrap_or_default(),
         "hooks": hooks,
+        // For exec: the library does not keep the filter in its store.
+        "seccomp": spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
     });
     let meta_path = c.runtime_dir().join(META_FILE);
     std::fs::write(&meta_path, meta.to_string()).map_err(|source| Error::Io {

@@ -275,6 +275,31 @@ fn exec_in(
             }]);
         }
     }
+    // The container's seccomp filter, last (or, without no_new_privs,
+    // first: installing it then needs CAP_SYS_ADMIN), as for its process.
+    let no_new_privs = proc.no_new_privileges().unwrap_or(false);
+    let seccomp = match serde_json::from_value::<
+        Option<hull_container::oci_spec::runtime::LinuxSeccomp>,
+    >(meta["seccomp"].clone())
+    {
+        Ok(Some(profile)) => {
+            let s = hull_container::seccomp::Seccomp::from_oci(&profile)?;
+            Some(ChildOp::Seccomp {
+                program: s.compile()?,
+                flags: s.flags,
+            })
+        }
+        Ok(None) => None,
+        Err(e) => {
+            return Err(Error::Config {
+                path: "linux.seccomp".into(),
+                problem: e.to_string(),
+            });
+        }
+    };
+    if !no_new_privs {
+        cmd.child_ops(seccomp.clone());
+    }
     cmd.child_ops([
         ChildOp::BoundingSet {
             keep: bounding | extra_caps,
@@ -291,8 +316,9 @@ fn exec_in(
             ambient: ambient & (permitted | extra_caps) & inheritable,
         },
     ]);
-    if proc.no_new_privileges().unwrap_or(false) {
+    if no_new_privs {
         cmd.child_ops([ChildOp::NoNewPrivs]);
+        cmd.child_ops(seccomp);
     }
     if let Some(cg) = c.cgroup() {
         cmd.cgroup_procs(cg.dirs().map(|d| d.join("cgroup.procs")));

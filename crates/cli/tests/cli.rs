@@ -455,3 +455,29 @@ fn events_stats_and_update() {
     assert!(o.stderr.contains("container does not exist"), "{o:?}");
     sb.assert_clean();
 }
+
+#[test]
+fn seccomp_filter_applies_to_the_process_and_to_exec() {
+    require_root!();
+    let sb = Sandbox::new();
+    let b = sb.bundle("s1", &["sleep", "100"], |v| {
+        v["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        });
+        v["root"]["readonly"] = false.into();
+    });
+    assert_eq!(
+        sb.hull(&["run", "-d", "-b", b.to_str().unwrap(), "s1"])
+            .code,
+        0
+    );
+    let o = sb.hull(&[
+        "exec", "s1", "sh", "-c",
+        "grep Seccomp: /proc/1/status; grep Seccomp: /proc/self/status; mkdir /tmp/x 2>/dev/null || echo blocked",
+    ]);
+    assert_eq!(o.stdout, "Seccomp:\t2\nSeccomp:\t2\nblocked\n", "{o:?}");
+    assert_eq!(sb.hull(&["delete", "-f", "s1"]).code, 0);
+    sb.assert_clean();
+}

@@ -12,8 +12,12 @@
 //! host's. Bridge networks use 198.18.0.0/15 subnets only.
 //!
 //! Flags every run gets, and why:
-//! - `--security-opt seccomp=unconfined`: hull does not apply seccomp
-//!   profiles yet, and podman passes its default one otherwise.
+//! - `--security-opt seccomp=unconfined`: podman passes its default
+//!   seccomp profile otherwise, and hull-container's compiler refuses it
+//!   ("a rule block longer than 255 instructions": classic BPF's jumps
+//!   reach 255 instructions, and the profile's block of allowed syscalls is
+//!   longer). Seccomp through the binary is tested with a smaller profile
+//!   in tests/cli.rs.
 //! - `--ulimit nofile=1024:1024 --ulimit nproc=1024:1024`: podman's
 //!   defaults (nofile 1048576, nproc 32768) are above this host's hard
 //!   limits, and raising a hard limit needs CAP_SYS_RESOURCE, which this
