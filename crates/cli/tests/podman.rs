@@ -240,6 +240,20 @@ fn podman_run_rm_with_limits_read_only_and_user() {
         o.stdout, "65534\n65534\n67108864\n50\nread-only\ntmp-writable\n",
         "{o:?}"
     );
+    // --init: podman binds catatonit at /run/podman-init (a file bind
+    // whose parent the image lacks) and makes it PID 1.
+    let o = p.run(&[
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        "localhost/hullbox",
+        "sh",
+        "-c",
+        "tr '\\0' ' ' < /proc/1/cmdline; exit 9",
+    ]);
+    assert_eq!(o.code, 9, "{o:?}");
+    assert!(o.stdout.starts_with("/run/podman-init -- sh -c"), "{o:?}");
     let o = p.podman(&["ps", "-aq"]);
     assert_eq!(o.stdout, "", "--rm left a container: {o:?}");
 }
