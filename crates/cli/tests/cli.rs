@@ -430,6 +430,22 @@ fn events_stats_and_update() {
     assert_eq!(ev["type"], "stats");
     assert_eq!(ev["id"], "u1");
     assert_eq!(ev["data"]["pids"]["current"], 1);
+    // exec'd processes join the container's cgroups (v1 and unified).
+    let o = sb.hull(&["exec", "u1", "cat", "/proc/self/cgroup"]);
+    for h in ["memory", "pids"] {
+        let line = o
+            .stdout
+            .lines()
+            .find(|l| l.split(':').nth(1) == Some(h))
+            .unwrap_or("");
+        assert!(line.ends_with(&format!("/{}/u1", sb.name)), "{h}: {o:?}");
+    }
+    let unified = o
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("0::"))
+        .unwrap_or("");
+    assert!(unified.ends_with(&format!("/{}/u1", sb.name)), "{o:?}");
     let o = sb.hull(&["update", "--memory", "32m", "--pids-limit", "20", "u1"]);
     assert_eq!(o.code, 0, "{o:?}");
     let cg = |h: &str, f: &str| {
