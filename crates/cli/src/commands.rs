@@ -610,6 +610,31 @@ pub(crate) fn parse_signal(s: &str) -> Result<i32, Error> {
     Ok(n)
 }
 
+/// The container's processes, as runc finds them: from its cgroup (every
+/// hierarchy agrees; the first is read). Without a cgroup, the processes
+/// of its PID namespace, and only if it has one of its own: a container in
+/// the caller's PID namespace would otherwise be every process there.
+fn container_pids(c: &mut Container) -> Result<Vec<i32>, Error> {
+    if let Some(cg) = c.cgroup() {
+        let mut pids = cg.procs_recursive().map_err(|source| {
+            Error::Container(hull_container::Error::Cgroup {
+                id: c.id().to_string(),
+                source,
+            })
+        })?;
+        pids.sort_unstable();
+        pids.dedup();
+        return Ok(pids);
+    }
+    if !c.config().namespaces().contains(hull_ns::Namespaces::PID) {
+        return Err(Error::State(format!(
+            "container {} has neither a cgroup nor a PID namespace of its own",
+            c.id()
+        )));
+    }
+    Ok(c.processes()?)
+}
+
 fn kill(g: &Global, rest: &[String]) -> Result<i32, Error> {
     let (p, _) = args::parse(rest, &[bool_flag("all", Some('a'))], false)?;
     let (id, sig) = match p.positional.as_slice() {
@@ -627,7 +652,7 @@ fn kill(g: &Global, rest: &[String]) -> Result<i32, Error> {
             return Err(Error::State("container not running".into()));
         }
         if p.is("all") {
-            for pid in c.processes()? {
+            for pid in container_pids(&mut c)? {
                 // SAFETY: kill takes two integers.
                 unsafe { libc::kill(pid, sig) };
             }
@@ -784,7 +809,7 @@ fn ps(g: &Global, rest: &[String]) -> Result<i32, Error> {
     let r = if c.status() == Status::Stopped {
         Ok(Vec::new())
     } else {
-        c.processes()
+        container_pids(&mut c)
     };
     release(c);
     let pids = r?;
