@@ -223,11 +223,20 @@ impl Seccomp {
             }
         }
         let mut a = Asm::default();
-        // Anything but x86_64, and x32 numbers, kill the process.
+        // Anything but x86_64, and x32 numbers, kill the process (each
+        // check returns right there: classic BPF jumps reach only 255
+        // instructions ahead).
+        let kill = Action::KillProcess.ret();
+        let native = a.new_label();
         a.stmt(LD_W_ABS, ARCH);
-        a.jump(JEQ, AUDIT_ARCH_X86_64, Target::Next, Target::Label(0));
+        a.jump(JEQ, AUDIT_ARCH_X86_64, Target::Label(native), Target::Next);
+        a.stmt(RET, kill);
+        a.place(native);
+        let x64 = a.new_label();
         a.stmt(LD_W_ABS, NR);
-        a.jump(JGE, X32_SYSCALL_BIT, Target::Label(0), Target::Next);
+        a.jump(JGE, X32_SYSCALL_BIT, Target::Next, Target::Label(x64));
+        a.stmt(RET, kill);
+        a.place(x64);
         let default = self.default.ret();
         for (nr, rules) in &calls {
             // Rules for one call: an unconditional rule ends the search.
@@ -249,8 +258,6 @@ impl Seccomp {
             a.place(skip);
         }
         a.stmt(RET, default);
-        a.place(0);
-        a.stmt(RET, Action::KillProcess.ret());
         let program = a.assemble()?;
         if program.len() > 4096 {
             return Err(invalid(format!(
@@ -373,21 +380,12 @@ enum Item {
 }
 
 /// A tiny assembler: forward jumps to labels, resolved at the end.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Asm {
     items: Vec<Item>,
     labels: usize,
 }
 
-impl Default for Asm {
-    fn default() -> Asm {
-        // Label 0 is the kill for a foreign architecture.
-        Asm {
-            items: Vec::new(),
-            labels: 1,
-        }
-    }
-}
 
 impl Asm {
     fn stmt(&mut self, code: u16, k: u32) {
@@ -671,6 +669,45 @@ mod tests {
             run(&p, clone, X, [0x2000_0000, 5, 0, 0, 0, 0]),
             Action::Errno(38).ret()
         );
+    }
+
+    #[test]
+    fn a_profile_allowing_every_call_compiles_and_works() {
+        // Like Docker's and podman's profiles: hundreds of names in one
+        // rule, conditional rules after it, default ERRNO.
+        let all: Vec<&str> = syscalls::X86_64.iter().map(|(n, _)| *n).collect();
+        let p = Seccomp::new(Action::Errno(1))
+            .rule(
+                all.iter().copied().filter(|n| *n != "personality"),
+                Action::Allow,
+            )
+            .rule_with_args(
+                ["personality"],
+                Action::Allow,
+                [ArgCondition {
+                    index: 0,
+                    op: Compare::Eq,
+                    value: 8,
+                    value_two: 0,
+                }],
+            )
+            .compile()
+            .unwrap();
+        assert!(p.len() > 2 * all.len());
+        for (name, nr) in syscalls::X86_64 {
+            let want = if *name == "personality" {
+                Action::Errno(1)
+            } else {
+                Action::Allow
+            };
+            assert_eq!(run(&p, *nr, X, [0; 6]), want.ret(), "{name}");
+        }
+        assert_eq!(
+            run(&p, nr("personality"), X, [8, 0, 0, 0, 0, 0]),
+            Action::Allow.ret()
+        );
+        assert_eq!(run(&p, 1000, X, [0; 6]), Action::Errno(1).ret());
+        assert_eq!(run(&p, 0, 0x4000_0003, [0; 6]), Action::KillProcess.ret());
     }
 
     #[test]
