@@ -12,12 +12,6 @@
 //! host's. Bridge networks use 198.18.0.0/15 subnets only.
 //!
 //! Flags every run gets, and why:
-//! - `--security-opt seccomp=unconfined`: podman passes its default
-//!   seccomp profile otherwise, and hull-container's compiler refuses it
-//!   ("a rule block longer than 255 instructions": classic BPF's jumps
-//!   reach 255 instructions, and the profile's block of allowed syscalls is
-//!   longer). Seccomp through the binary is tested with a smaller profile
-//!   in tests/cli.rs.
 //! - `--ulimit nofile=1024:1024 --ulimit nproc=1024:1024`: podman's
 //!   defaults (nofile 1048576, nproc 32768) are above this host's hard
 //!   limits, and raising a hard limit needs CAP_SYS_RESOURCE, which this
@@ -157,8 +151,6 @@ impl Podman {
         let mut all = vec![
             "run",
             parent.as_str(),
-            "--security-opt",
-            "seccomp=unconfined",
             "--ulimit",
             "nofile=1024:1024",
             "--ulimit",
@@ -212,9 +204,14 @@ fn podman_run_rm_with_limits_read_only_and_user() {
         "localhost/hullbox",
         "sh",
         "-c",
-        "echo hi; exit 7",
+        "echo hi; grep Seccomp: /proc/self/status; exit 7",
     ]);
-    assert_eq!((o.code, o.stdout.as_str()), (7, "hi\n"), "{o:?}");
+    // podman's default seccomp profile is in force (mode 2: a filter).
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (7, "hi\nSeccomp:\t2\n"),
+        "{o:?}"
+    );
     let script = "id -u; id -g; \
         cat /sys/fs/cgroup/memory$(grep :memory: /proc/self/cgroup | cut -d: -f3)/memory.limit_in_bytes; \
         cat /sys/fs/cgroup/pids$(grep :pids: /proc/self/cgroup | cut -d: -f3)/pids.max; \
@@ -277,11 +274,12 @@ fn podman_detached_exec_pause_stop_rm() {
         "d1",
         "sh",
         "-c",
-        "echo exec-ok; id -u; cat /proc/1/cmdline",
+        "echo exec-ok; id -u; grep Seccomp: /proc/self/status; cat /proc/1/cmdline",
     ]);
+    // exec'd processes get the container's seccomp filter too.
     assert_eq!(
         (o.code, o.stdout.as_str()),
-        (0, "exec-ok\n0\nsleep\x001000\0"),
+        (0, "exec-ok\n0\nSeccomp:\t2\nsleep\x001000\0"),
         "{o:?}"
     );
     let o = p.podman(&[
@@ -369,7 +367,7 @@ fn podman_run_it_with_a_terminal() {
     // through conmon's console socket.
     let parent = format!("--cgroup-parent=/{}", p.cgroup);
     let cmd = format!(
-        "podman {} run -it --rm {parent} --security-opt seccomp=unconfined --ulimit nofile=1024:1024 \
+        "podman {} run -it --rm {parent} --ulimit nofile=1024:1024 \
          --ulimit nproc=1024:1024 --network none localhost/hullbox sh -c 'tty; sleep 0.3; exit 3'",
         p.globals().join(" ")
     );
