@@ -269,6 +269,16 @@ fn probe_reports_agree_with_runc_on_spec_variations() {
             }),
         ),
         (
+            "seccomp",
+            Box::new(|v| {
+                v["linux"]["seccomp"] = json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "architectures": ["SCMP_ARCH_X86_64"],
+                    "syscalls": [{"names": ["mkdirat", "mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+                });
+            }),
+        ),
+        (
             "namespaces",
             Box::new(|v| {
                 v["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "cgroup"}]);
