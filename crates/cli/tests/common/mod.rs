@@ -59,8 +59,14 @@ impl Sandbox {
         self.hull_with(&["--root", self.root().to_str().unwrap()], args)
     }
 
-    /// Runs hull with `global` flags before `args`.
+    /// Runs hull with `global` flags before `args`. On a machine whose root
+    /// is an initramfs (the v2vm guest), where pivot_root cannot work,
+    /// `create` and `run` get `--no-pivot`, as runc needs there too.
     pub fn hull_with(&self, global: &[&str], args: &[&str]) -> Out {
+        let mut args = args.to_vec();
+        if root_is_initramfs() && matches!(args.first(), Some(&"create" | &"run")) {
+            args.insert(1, "--no-pivot");
+        }
         let n = unique_name("out-");
         let (o, e) = (
             self.dir.join(format!("{n}.1")),
@@ -162,6 +168,24 @@ impl Drop for Sandbox {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// True when / is an initramfs (rootfs or a tmpfs root without a parent
+/// mount), where pivot_root fails with EINVAL.
+pub fn root_is_initramfs() -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .is_some_and(|l| {
+            l.split_once(" - ")
+                .is_some_and(|(_, t)| t.starts_with("rootfs "))
+        })
+}
+
+/// True on a cgroup2-only machine.
+pub fn cgroup2_only() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
 /// Every mounted cgroup hierarchy's root.
