@@ -306,6 +306,16 @@ fn create_container(
     if o.no_pivot {
         b = b.no_pivot(true);
     }
+    // No cgroup file system in the container unless the spec mounts one
+    // (the library's default is to mount them).
+    let cgroup_mount = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .any(|m| m.destination() == Path::new("/sys/fs/cgroup"));
+    if !cgroup_mount {
+        b = b.mount_cgroups(false);
+    }
     let cfg = b.build()?;
     let mut c = Container::create_with_stdio(cfg, [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit])
         .map_err(|e| match e {

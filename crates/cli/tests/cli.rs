@@ -509,3 +509,43 @@ fn seccomp_filter_applies_to_the_process_and_to_exec() {
     assert_eq!(sb.hull(&["delete", "-f", "s1"]).code, 0);
     sb.assert_clean();
 }
+
+#[test]
+fn user_namespace_container_leaves_the_hosts_dev_null_alone() {
+    require_root!();
+    let sb = Sandbox::new();
+    let b = sb.bundle(
+        "n1",
+        &[
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; echo x > /dev/null && echo null-ok",
+        ],
+        |v| {
+            v["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": "user"}));
+            v["linux"]["uidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+            v["linux"]["gidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+            // The v1 hierarchies cannot be mounted from a user namespace
+            // here (EPERM), so this spec leaves /sys/fs/cgroup out.
+            v["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["destination"] != "/sys/fs/cgroup");
+        },
+    );
+    let o = sb.hull(&["run", "-b", b.to_str().unwrap(), "n1"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines[0], "0", "{o:?}");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "200000", "65536"]
+    );
+    assert_eq!(lines[2], "null-ok");
+    sb.assert_clean();
+}

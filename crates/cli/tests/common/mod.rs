@@ -149,6 +149,14 @@ impl Sandbox {
             "cgroups left: {:?}",
             self.cgroup_dirs()
         );
+        // Container stdio is never chowned through to the host's /dev/null.
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata("/dev/null").unwrap();
+        assert_eq!(
+            (m.uid(), m.gid(), m.mode() & 0o7777),
+            (0, 0, 0o666),
+            "/dev/null changed"
+        );
     }
 }
 
