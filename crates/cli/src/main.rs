@@ -10,6 +10,19 @@
 //! Errors go to stderr and, with `--log`, to the log file as text or JSON
 //! lines (`--log-format`), and the exit code is 1; `run` and `exec` exit
 //! with the container process's code (128 + signal if it was killed).
+//!
+//! Where hull differs from runc, deliberately or for now:
+//! - `linux.cgroupsPath` is taken from the root of each hierarchy, also
+//!   when relative (runc puts a relative path under the caller's cgroup);
+//!   without one, the container's cgroup is `hull/<id>`.
+//! - `createContainer` and `startContainer` hooks run in the runtime's
+//!   namespaces (see the `hooks` module).
+//! - A program missing from the rootfs fails `start`, not `create` (the
+//!   execve happens after the start gate opens).
+//! - Unknown capability names are refused, not warned about; an ambient
+//!   set is raised with the inheritable bits the kernel requires.
+//! - `--systemd-cgroup` and `--preserve-fds` greater than 0 are refused by
+//!   name; `--no-new-keyring` is accepted (no session keyring is made).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
