@@ -28,3 +28,9 @@ in_guest hull-cgroup cgroup_v2 -k null_blk -- --test-threads=2
 in_guest hull-ns cgroup_v2 -- --test-threads=1
 # hull-container: containers born in their v2 cgroup.
 in_guest hull-container cgroup_v2 -- --test-threads=1
+# hull-cli: the binary driven through its lifecycle on a cgroup2-only
+# machine. The binary is shared from the target directory (9p); the guest's
+# root is an initramfs, so the tests give create and run --no-pivot.
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+  grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
+in_guest hull-cli cli -s "$target_dir/debug" -- --test-threads=1

@@ -823,7 +823,7 @@ impl Container {
         };
         cg.freeze().map_err(|source| Error::Cgroup { id, source })?;
         self.status = Status::Paused;
-        Ok(())
+        self.save()
     }
 
     /// Thaws a paused container.
@@ -840,7 +840,7 @@ impl Container {
         };
         cg.thaw().map_err(|source| Error::Cgroup { id, source })?;
         self.status = Status::Running;
-        Ok(())
+        self.save()
     }
 
     /// Resource usage from the container's cgroup.

@@ -170,6 +170,9 @@ fn process_fields(
     if let Some(args) = p.args() {
         b = b.args(args.iter().cloned());
     }
+    // The spec's environment is the whole environment (not added to the
+    // builder's defaults).
+    b.config.env.clear();
     for (i, e) in p.env().iter().flatten().enumerate() {
         let (k, v) = e.split_once('=').ok_or_else(|| {
             oci(
@@ -479,6 +482,21 @@ mod tests {
         assert!(b.mounts.is_empty(), "default mounts are not added twice");
         assert!(b.mount_cgroups);
         assert!(b.resources.is_some());
+    }
+
+    #[test]
+    fn the_specs_env_replaces_the_defaults() {
+        let spec: Spec = serde_json::from_str(
+            r#"{"ociVersion":"1.0.2","root":{"path":"/"},"process":{"user":{"uid":0,"gid":0},"cwd":"/","args":["sh"],
+                "env":["A=1"]}}"#,
+        )
+        .unwrap();
+        let c = from_oci("x", &spec, Path::new("/"))
+            .unwrap()
+            .rootfs(Rootfs::Host)
+            .build()
+            .unwrap();
+        assert_eq!(c.env, [("A".to_string(), "1".to_string())]);
     }
 
     #[test]

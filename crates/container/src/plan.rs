@@ -559,6 +559,18 @@ fn cgroup_fs(config: &Config, host: &HostInfo, ops: &mut Vec<ChildOp>) {
 
 fn extra_mount(m: &Mount, host: &HostInfo, ops: &mut Vec<ChildOp>) {
     let target = under(m.destination());
+    // Missing parents of the target are made, as runc does (e.g. /run for
+    // a bind at /run/.containerenv).
+    let mut parents: Vec<PathBuf> = target
+        .ancestors()
+        .skip(1)
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .collect();
+    parents.reverse();
+    for path in parents {
+        ops.push(ChildOp::Mkdir { path, mode: 0o755 });
+    }
     match m {
         Mount::Bind {
             source, readonly, ..
@@ -692,6 +704,32 @@ mod tests {
             assert!(target.is_relative(), "{o:?}");
         }
         assert_eq!(p.hostname.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn missing_parents_of_mount_targets_are_made_first() {
+        let cfg = Container::builder("c")
+            .mount(Mount::bind("/etc/hostname", "/run/.containerenv"))
+            .mount(Mount::Tmpfs {
+                destination: "/a/b/c".into(),
+                size: 0,
+            })
+            .build()
+            .unwrap();
+        let p = plan(&cfg, &host(), Path::new("/r"), None);
+        let mkdir = |path: &str| {
+            position(
+                &p.ops,
+                |o| matches!(o, ChildOp::Mkdir { path: p, .. } if p == Path::new(path)),
+            )
+        };
+        let file = position(
+            &p.ops,
+            |o| matches!(o, ChildOp::CreateFile { path, .. } if path == Path::new("run/.containerenv")),
+        );
+        assert!(mkdir("run") < file);
+        assert!(mkdir("a") < mkdir("a/b"));
+        assert!(mkdir("a/b") < mkdir("a/b/c"));
     }
 
     #[test]

@@ -386,7 +386,6 @@ struct Asm {
     labels: usize,
 }
 
-
 impl Asm {
     fn stmt(&mut self, code: u16, k: u32) {
         self.items.push(Item::Stmt(code, k));

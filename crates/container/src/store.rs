@@ -123,7 +123,11 @@ impl Saved {
         })
     }
 
-    /// Writes the state atomically (a new file renamed into place).
+    /// Writes the state atomically (a new file renamed into place): readers
+    /// see the old or the new file, never a partial one. Not fsync'd, as
+    /// runc does not: the state describes processes, which do not survive
+    /// a power loss either, and /run may be on disk, where an fsync per
+    /// write costs milliseconds.
     pub(crate) fn write(&self, dir: &Path) -> Result<()> {
         let path = dir.join(STATE_FILE);
         let tmp = dir.join(".state.json.tmp");
@@ -134,7 +138,6 @@ impl Saved {
         };
         let mut f = File::create(&tmp).map_err(io)?;
         f.write_all(self.to_json().as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)
     }
 }

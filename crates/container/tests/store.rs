@@ -133,8 +133,15 @@ fn another_process_starts_and_deletes_a_created_container() {
     let mut again = Container::load(&sb.runtime(), "stored").unwrap();
     assert_eq!(again.status(), Status::Running);
     again.pause().unwrap();
-    again.resume().unwrap();
     std::mem::forget(again);
+    // The paused status is saved: a fourth view sees it and resumes.
+    let mut fourth = Container::load(&sb.runtime(), "stored").unwrap();
+    assert_eq!(fourth.status(), Status::Paused);
+    fourth.resume().unwrap();
+    std::mem::forget(fourth);
+    let mut fifth = Container::load(&sb.runtime(), "stored").unwrap();
+    assert_eq!(fifth.status(), Status::Running);
+    std::mem::forget(fifth);
     let pid = c.pid().unwrap();
     c.delete().unwrap();
     assert!(

@@ -1,0 +1,937 @@
+//! The commands, each as runc has it.
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use hull_container::oci_spec::runtime::Spec;
+use hull_container::{Container, NetworkMode, Status, Stdio};
+use serde_json::{Value, json};
+
+use crate::args::{self, Flag, Parsed, bool_flag, val};
+use crate::{Error, Global, console, hooks, spec};
+
+/// The file beside the library's state.json with what only the binary
+/// knows: the bundle, the creation time, annotations and hooks.
+const META_FILE: &str = "hull.json";
+
+/// Runs `cmd` with its arguments; returns the exit code.
+pub fn dispatch(g: &Global, cmd: &str, rest: &[String]) -> Result<i32, Error> {
+    match cmd {
+        "create" => create(g, rest),
+        "start" => start(g, rest),
+        "run" => run(g, rest),
+        "state" => state(g, rest),
+        "kill" => kill(g, rest),
+        "delete" => delete(g, rest),
+        "list" => list(g, rest),
+        "ps" => ps(g, rest),
+        "pause" => pause_resume(g, rest, true),
+        "resume" => pause_resume(g, rest, false),
+        "exec" => crate::exec::exec(g, rest),
+        "events" => crate::events::events(g, rest),
+        "update" => crate::events::update(g, rest),
+        "spec" => spec_cmd(rest),
+        "features" => {
+            let (_, _) = args::parse(rest, &[], false)?;
+            println!("{}", pretty(&spec::features()));
+            Ok(0)
+        }
+        other => Err(Error::Usage(format!(
+            "No help topic for '{other}'\n{}",
+            crate::USAGE
+        ))),
+    }
+}
+
+pub(crate) fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+/// The one container id a command takes.
+pub(crate) fn one_id<'a>(p: &'a Parsed, cmd: &str) -> Result<&'a str, Error> {
+    match p.positional.as_slice() {
+        [id] => Ok(id),
+        _ => Err(Error::Usage(format!(
+            "{cmd:?} requires exactly 1 argument(s)"
+        ))),
+    }
+}
+
+/// The container id and the arguments after it.
+pub(crate) fn one_id_or_more<'a>(
+    p: &'a Parsed,
+    cmd: &str,
+) -> Result<(&'a str, &'a [String]), Error> {
+    match p.positional.split_first() {
+        Some((id, rest)) => Ok((id, rest)),
+        None => Err(Error::Usage(format!(
+            "{cmd:?} requires a minimum of 1 argument(s)"
+        ))),
+    }
+}
+
+/// runc's rule for ids: letters, digits, `_`, `+`, `-` and `.`, not `.`
+/// or `..`.
+fn check_id(id: &str) -> Result<(), Error> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadId(id.to_string()))
+    }
+}
+
+/// Loads a container from the state store.
+pub(crate) fn load(g: &Global, id: &str) -> Result<Container, Error> {
+    check_id(id)?;
+    Container::load(&g.root, id).map_err(|e| match e {
+        hull_container::Error::NotFound { .. } => Error::NotFound(id.to_string()),
+        e => Error::Container(e),
+    })
+}
+
+/// Lets go of a container loaded from the store without touching it:
+/// dropping would delete it, and [`Container::detach`] would write back a
+/// state that another hull process may have changed since the load. The
+/// pidfd and the cgroup handle close when this process exits.
+pub(crate) fn release(c: Container) {
+    std::mem::forget(c);
+}
+
+/// The binary's own record of a container (see [`META_FILE`]).
+pub(crate) fn read_meta(g: &Global, id: &str) -> Value {
+    std::fs::read_to_string(g.root.join(id).join(META_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// The state in runc's shape.
+fn state_value(c: &mut Container, meta: &Value) -> Value {
+    let s = c.state();
+    let mut v = json!({
+        "ociVersion": spec::OCI_VERSION,
+        "id": s.id,
+        "pid": s.pid,
+        "status": s.status.to_string(),
+        "bundle": meta["bundle"],
+        "rootfs": meta["rootfs"],
+        "created": meta["created"],
+        "owner": "",
+    });
+    if meta["annotations"]
+        .as_object()
+        .is_some_and(|a| !a.is_empty())
+    {
+        v["annotations"] = meta["annotations"].clone();
+    }
+    v
+}
+
+/// The state a hook reads on stdin (the runtime spec's shape).
+fn hook_state(c: &mut Container, meta: &Value) -> String {
+    let s = c.state();
+    json!({
+        "ociVersion": spec::OCI_VERSION,
+        "id": s.id,
+        "status": s.status.to_string(),
+        "pid": s.pid,
+        "bundle": meta["bundle"],
+        "annotations": meta["annotations"].as_object().cloned().unwrap_or_default(),
+    })
+    .to_string()
+}
+
+const CREATE_FLAGS: &[Flag] = &[
+    val("bundle", Some('b')),
+    val("console-socket", None),
+    val("pid-file", None),
+    bool_flag("no-pivot", None),
+    bool_flag("no-new-keyring", None),
+    val("preserve-fds", None),
+    bool_flag("detach", Some('d')),
+    bool_flag("keep", None),
+    bool_flag("no-subreaper", None),
+];
+
+/// What `create` and `run` share.
+struct CreateOpts {
+    bundle: PathBuf,
+    console_socket: Option<PathBuf>,
+    pid_file: Option<PathBuf>,
+    /// `--no-pivot`: MS_MOVE and chroot instead of pivot_root.
+    no_pivot: bool,
+    /// `run` without `--detach`: the terminal (if any) stays here.
+    foreground: bool,
+}
+
+impl CreateOpts {
+    fn from(p: &Parsed, foreground: bool) -> Result<CreateOpts, Error> {
+        let n: u32 = p
+            .get("preserve-fds")
+            .unwrap_or("0")
+            .parse()
+            .map_err(|_| Error::Usage("--preserve-fds takes a number".into()))?;
+        if n > 0 {
+            return Err(Error::Unsupported(format!(
+                "--preserve-fds={n}: passing extra file descriptors is not supported"
+            )));
+        }
+        let bundle = PathBuf::from(p.get("bundle").unwrap_or("."));
+        let bundle = std::path::absolute(&bundle).map_err(|source| Error::Io {
+            action: "resolve bundle",
+            path: bundle.clone(),
+            source,
+        })?;
+        Ok(CreateOpts {
+            bundle,
+            console_socket: p.get("console-socket").map(PathBuf::from),
+            pid_file: p.get("pid-file").map(PathBuf::from),
+            no_pivot: p.is("no-pivot"),
+            foreground,
+        })
+    }
+}
+
+/// Reads the bundle's config.json, with its hooks taken out (the library
+/// refuses them; the binary runs them).
+pub(crate) fn read_bundle(bundle: &Path) -> Result<(Spec, Value), Error> {
+    let path = bundle.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        action: "read",
+        path: path.clone(),
+        source,
+    })?;
+    let mut v: Value = serde_json::from_str(&text).map_err(|e| Error::Config {
+        path: path.clone(),
+        problem: e.to_string(),
+    })?;
+    let hooks = v
+        .as_object_mut()
+        .and_then(|o| o.remove("hooks"))
+        .unwrap_or(Value::Null);
+    let spec: Spec = serde_json::from_value(v).map_err(|e| Error::Config {
+        path: path.clone(),
+        problem: e.to_string(),
+    })?;
+    Ok((spec, hooks))
+}
+
+/// Creates a container and runs the create-time hooks; the container's
+/// process waits at the start FIFO. Returns the container (owned: dropping
+/// it deletes it), its record, and the terminal master if it stays here.
+fn create_container(
+    g: &Global,
+    id: &str,
+    o: &CreateOpts,
+) -> Result<(Container, Value, Option<OwnedFd>), Error> {
+    check_id(id)?;
+    if g.root.join(id).exists() {
+        return Err(Error::Exists(id.to_string()));
+    }
+    let (mut spec, hooks) = read_bundle(&o.bundle)?;
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal && o.console_socket.is_none() && !o.foreground {
+        return Err(Error::Usage(
+            "cannot allocate tty if hull will detach without setting console socket".into(),
+        ));
+    }
+    if !terminal && o.console_socket.is_some() {
+        return Err(Error::Usage(
+            "cannot use console socket if hull will not detach or allocate tty".into(),
+        ));
+    }
+    let rootfs = spec
+        .root()
+        .as_ref()
+        .map(|r| o.bundle.join(r.path()))
+        .unwrap_or_default();
+    if let Some(p) = spec.process_mut() {
+        add_home(p, &rootfs);
+    }
+    // A network namespace given by path (podman's own networking) is
+    // joined; the library refuses other namespace paths by name.
+    let mut join_net = None;
+    if let Some(linux) = spec.linux_mut() {
+        if let Some(nss) = linux.namespaces_mut() {
+            nss.retain(|n| {
+                let net = n.typ() == hull_container::oci_spec::runtime::LinuxNamespaceType::Network;
+                if net {
+                    if let Some(p) = n.path() {
+                        join_net = Some(p.clone());
+                        return false;
+                    }
+                }
+                true
+            });
+        }
+    }
+    // Network sysctls for a joined network namespace are written here, in
+    // that namespace (the library takes them only with a new one).
+    let mut net_sysctls = Vec::new();
+    if join_net.is_some() {
+        if let Some(sysctl) = spec
+            .linux_mut()
+            .as_mut()
+            .and_then(|l| l.sysctl_mut().as_mut())
+        {
+            sysctl.retain(|k, v| {
+                let net = k.starts_with("net.");
+                if net {
+                    net_sysctls.push((k.clone(), v.clone()));
+                }
+                !net
+            });
+        }
+    }
+    if let Some(path) = &join_net {
+        set_net_sysctls(path, &net_sysctls)?;
+    }
+    let mut b = Container::from_oci(id, &spec, &o.bundle)?
+        .runtime_root(&g.root)
+        .persist(true);
+    if let Some(p) = join_net {
+        b = b.network(NetworkMode::Join(p));
+    }
+    if o.no_pivot {
+        b = b.no_pivot(true);
+    }
+    // No cgroup file system in the container unless the spec mounts one
+    // (the library's default is to mount them).
+    let cgroup_mount = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .any(|m| m.destination() == Path::new("/sys/fs/cgroup"));
+    if !cgroup_mount {
+        b = b.mount_cgroups(false);
+    }
+    let cfg = b.build()?;
+    let mut c = Container::create_with_stdio(cfg, [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit])
+        .map_err(|e| match e {
+            hull_container::Error::RuntimeDir {
+                action: "create",
+                ref source,
+                ..
+            } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                Error::Exists(id.to_string())
+            }
+            e => Error::Container(e),
+        })?;
+    let root = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_default();
+    let meta = json!({
+        "bundle": o.bundle,
+        "rootfs": if root.is_absolute() { root } else { o.bundle.join(root) },
+        "created": crate::log::rfc3339_now(),
+        "annotations": spec.annotations().clone().unwrap_or_default(),
+        "hooks": hooks,
+        // For exec: the library does not keep the filter in its store.
+        "seccomp": spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+    });
+    let meta_path = c.runtime_dir().join(META_FILE);
+    std::fs::write(&meta_path, meta.to_string()).map_err(|source| Error::Io {
+        action: "write",
+        path: meta_path,
+        source,
+    })?;
+    let mut master = if terminal { c.take_terminal() } else { None };
+    if let (Some(sock), Some(m)) = (&o.console_socket, master.take()) {
+        console::send_master(sock, &m)?;
+    }
+    let state = hook_state(&mut c, &meta);
+    for kind in ["prestart", "createRuntime", "createContainer"] {
+        // On a failure `c` drops here, which deletes the container.
+        hooks::run(&meta["hooks"], kind, &state)?;
+    }
+    if let Some(p) = &o.pid_file {
+        write_pid_file(p, c.pid().unwrap_or(0))?;
+    }
+    Ok((c, meta, master))
+}
+
+/// Sets HOME, as runc does, when the process's environment has none: the
+/// user's home directory from the rootfs's /etc/passwd, or `/`.
+pub(crate) fn add_home(p: &mut hull_container::oci_spec::runtime::Process, rootfs: &Path) {
+    let mut env = p.env().clone().unwrap_or_default();
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return;
+    }
+    let uid = p.user().uid().to_string();
+    let home = std::fs::read_to_string(rootfs.join("etc/passwd"))
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2] == uid && !f[5].is_empty()).then(|| f[5].to_string())
+            })
+        })
+        .unwrap_or_else(|| "/".into());
+    env.push(format!("HOME={home}"));
+    p.set_env(Some(env));
+}
+
+/// Writes `net.*` sysctls in the network namespace at `ns` (from a thread
+/// that enters it: /proc/sys/net is the opener's namespace's).
+fn set_net_sysctls(ns: &Path, sysctls: &[(String, String)]) -> Result<(), Error> {
+    if sysctls.is_empty() {
+        return Ok(());
+    }
+    let ns = ns.to_path_buf();
+    let sysctls = sysctls.to_vec();
+    std::thread::spawn(move || -> Result<(), Error> {
+        hull_ns::NsFd::open(&ns)?.enter()?;
+        for (k, v) in &sysctls {
+            if k.contains("..") || k.contains('/') {
+                return Err(Error::Config {
+                    path: "linux.sysctl".into(),
+                    problem: format!("bad key {k:?}"),
+                });
+            }
+            let path = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
+            std::fs::write(&path, v).map_err(|source| Error::Io {
+                action: "write sysctl",
+                path,
+                source,
+            })?;
+        }
+        Ok(())
+    })
+    .join()
+    .unwrap_or_else(|_| Err(Error::Usage("sysctl thread panicked".into())))
+}
+
+/// Writes a pid file atomically, as runc does.
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    let io = |source| Error::Io {
+        action: "write pid file",
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::write(&tmp, pid.to_string()).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+fn create(g: &Global, rest: &[String]) -> Result<i32, Error> {
+    let (p, _) = args::parse(rest, CREATE_FLAGS, false)?;
+    let id = one_id(&p, "create")?;
+    let (c, _, _) = create_container(g, id, &CreateOpts::from(&p, false)?)?;
+    c.detach();
+    Ok(0)
+}
+
+/// Starts a created container: startContainer hooks, the gate, poststart.
+fn start_container(c: &mut Container, meta: &Value) -> Result<(), Error> {
+    match c.status() {
+        Status::Created => {}
+        Status::Stopped => {
+            return Err(Error::State(
+                "cannot start a container that has stopped".into(),
+            ));
+        }
+        Status::Running | Status::Paused => {
+            return Err(Error::State(
+                "cannot start an already running container".into(),
+            ));
+        }
+    }
+    let state = hook_state(c, meta);
+    hooks::run(&meta["hooks"], "startContainer", &state)?;
+    c.start()?;
+    let state = hook_state(c, meta);
+    hooks::run(&meta["hooks"], "poststart", &state)
+}
+
+fn start(g: &Global, rest: &[String]) -> Result<i32, Error> {
+    let (p, _) = args::parse(rest, &[], false)?;
+    let id = one_id(&p, "start")?;
+    let mut c = load(g, id)?;
+    let meta = read_meta(g, id);
+    let r = start_container(&mut c, &meta);
+    release(c);
+    r.map(|()| 0)
+}
+
+fn run(g: &Global, rest: &[String]) -> Result<i32, Error> {
+    let (p, _) = args::parse(rest, CREATE_FLAGS, false)?;
+    let id = one_id(&p, "run")?;
+    let detach = p.is("detach");
+    let (mut c, meta, master) = create_container(g, id, &CreateOpts::from(&p, !detach)?)?;
+    if detach {
+        start_container(&mut c, &meta)?;
+        c.detach();
+        return Ok(0);
+    }
+    let pid = c.pid().unwrap_or(0);
+    forward_signals(pid);
+    if let Some(m) = master {
+        pump_terminal(m);
+    }
+    start_container(&mut c, &meta)?;
+    let status = c.wait()?;
+    let state = hook_state(&mut c, &meta);
+    if p.is("keep") {
+        c.detach();
+    } else {
+        c.delete()?;
+        if let Err(e) = hooks::run(&meta["hooks"], "poststop", &state) {
+            g.log.warn(&e.to_string());
+        }
+    }
+    Ok(status.shell_code())
+}
+
+/// Signals hull gets while it waits in the foreground go to the container.
+pub(crate) fn forward_signals(pid: i32) {
+    const SIGNALS: &[i32] = &[
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+    ];
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers to a local set; blocking signals in this
+    // thread only (the thread below inherits the mask). The container's
+    // process exists already and has its own mask.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for s in SIGNALS {
+            libc::sigaddset(&mut set, *s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+    std::thread::spawn(move || {
+        loop {
+            let mut sig = 0;
+            // SAFETY: a valid set and an out pointer.
+            if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+                // SAFETY: kill takes two integers; the pid is our child,
+                // not reaped before this process exits.
+                unsafe { libc::kill(pid, sig) };
+            }
+        }
+    });
+}
+
+/// Copies stdin to the terminal and the terminal to stdout (foreground
+/// `run` of a spec with `terminal: true` and no console socket).
+pub(crate) fn pump_terminal(master: OwnedFd) {
+    let mut out = std::fs::File::from(master);
+    let Ok(mut input) = out.try_clone() else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut input);
+    });
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut out, &mut std::io::stdout());
+    });
+}
+
+fn state(g: &Global, rest: &[String]) -> Result<i32, Error> {
+    let (p, _) = args::parse(rest, &[], false)?;
+    let id = one_id(&p, "state")?;
+    let mut c = load(g, id)?;
+    let v = state_value(&mut c, &read_meta(g, id));
+    release(c);
+    println!("{}", pretty(&v));
+    Ok(0)
+}
+
+/// A signal by name (`KILL`, `SIGKILL`, `kill`) or number.
+pub(crate) fn parse_signal(s: &str) -> Result<i32, Error> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => {
+            let rt = name
+                .strip_prefix("RTMIN+")
+                .and_then(|n| n.parse::<i32>().ok())
+                .map(|n| libc::SIGRTMIN() + n)
+                .or_else(|| {
+                    name.strip_prefix("RTMAX-")
+                        .and_then(|n| n.parse::<i32>().ok())
+                        .map(|n| libc::SIGRTMAX() - n)
+                })
+                .filter(|n| (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(n));
+            return rt.ok_or_else(|| Error::Usage(format!("unknown signal {s:?}")));
+        }
+    };
+    Ok(n)
+}
+
+/// The container's processes, as runc finds them: from its cgroup (every
+/// hierarchy agrees; the first is read). Without a cgroup, the processes
+/// of its PID namespace, and only if it has one of its own: a container in
+/// the caller's PID namespace would otherwise be every process there.
+fn container_pids(c: &mut Container) -> Result<Vec<i32>, Error> {
+    if let Some(cg) = c.cgroup() {
+        let mut pids = cg.procs_recursive().map_err(|source| {
+            Error::Container(hull_container::Error::Cgroup {
+                id: c.id().to_string(),
+                source,
+            })
+        })?;
+        pids.sort_unstable();
+        pids.dedup();
+        return Ok(pids);
+    }
+    if !c.config().namespaces().contains(hull_ns::Namespaces::PID) {
+        return Err(Error::State(format!(
+            "container {} has neither a cgroup nor a PID namespace of its own",
+            c.id()
+        )));
+    }
+    Ok(c.processes()?)
+}
+
+fn kill(g: &Global, rest: &[String]) -> Result<i32, Error> {
+    let (p, _) = args::parse(rest, &[bool_flag("all", Some('a'))], false)?;
+    let (id, sig) = match p.positional.as_slice() {
+        [id] => (id.as_str(), libc::SIGTERM),
+        [id, sig] => (id.as_str(), parse_signal(sig)?),
+        _ => {
+            return Err(Error::Usage(
+                "\"kill\" requires a minimum of 1 and a maximum of 2 argument(s)".into(),
+            ));
+        }
+    };
+    let mut c = load(g, id)?;
+    let r = (|| {
+        if c.status() == Status::Stopped {
+            return Err(Error::State("container not running".into()));
+        }
+        if p.is("all") {
+            for pid in container_pids(&mut c)? {
+                // SAFETY: kill takes two integers.
+                unsafe { libc::kill(pid, sig) };
+            }
+            Ok(())
+        } else {
+            c.kill(sig).map_err(Error::from)
+        }
+    })();
+    release(c);
+    r.map(|()| 0)
+}
+
+fn delete(g: &Global, rest: &[String]) -> Result<i32, Error> {
+    let (p, _) = args::parse(rest, &[bool_flag("force", Some('f'))], false)?;
+    let force = p.is("force");
+    if p.positional.is_empty() {
+        return Err(Error::Usage(
+            "\"delete\" requires a minimum of 1 argument(s)".into(),
+        ));
+    }
+    let mut code = 0;
+    for id in &p.positional {
+        if let Err(e) = delete_one(g, id, force) {
+            if p.positional.len() == 1 {
+                return Err(e);
+            }
+            g.log.error(&format!("{id}: {e}"));
+            code = 1;
+        }
+    }
+    Ok(code)
+}
+
+fn delete_one(g: &Global, id: &str, force: bool) -> Result<(), Error> {
+    let mut c = match load(g, id) {
+        Ok(c) => c,
+        Err(Error::NotFound(_)) => {
+            // A directory without a state file: an aborted create.
+            check_id(id)?;
+            let _ = std::fs::remove_dir_all(g.root.join(id));
+            return if force {
+                Ok(())
+            } else {
+                Err(Error::NotFound(id.to_string()))
+            };
+        }
+        Err(e) => return Err(e),
+    };
+    let meta = read_meta(g, id);
+    let status = c.status();
+    if matches!(status, Status::Running | Status::Paused) && !force {
+        release(c);
+        return Err(Error::State(format!(
+            "cannot delete container {id} that is not stopped: {status}"
+        )));
+    }
+    c.delete()?;
+    let state = json!({
+        "ociVersion": spec::OCI_VERSION,
+        "id": id,
+        "status": "stopped",
+        "pid": 0,
+        "bundle": meta["bundle"],
+        "annotations": meta["annotations"].as_object().cloned().unwrap_or_default(),
+    })
+    .to_string();
+    if let Err(e) = hooks::run(&meta["hooks"], "poststop", &state) {
+        g.log.warn(&e.to_string());
+    }
+    Ok(())
+}
+
+/// Formats rows as Go's tabwriter with runc's settings (minimum width 12,
+/// padding 3).
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count() + 3)
+                .max()
+                .unwrap_or(0)
+                .max(12)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate() {
+            if i + 1 == cols {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}", w = widths[i]));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn list(g: &Global, rest: &[String]) -> Result<i32, Error> {
+    let (p, _) = args::parse(
+        rest,
+        &[val("format", Some('f')), bool_flag("quiet", Some('q'))],
+        false,
+    )?;
+    let mut states = Vec::new();
+    for id in Container::list(&g.root) {
+        if let Ok(mut c) = load(g, &id) {
+            states.push(state_value(&mut c, &read_meta(g, &id)));
+            release(c);
+        }
+    }
+    if p.is("quiet") {
+        for s in &states {
+            println!("{}", s["id"].as_str().unwrap_or(""));
+        }
+        return Ok(0);
+    }
+    match p.get("format").unwrap_or("table") {
+        "json" if states.is_empty() => println!("null"),
+        "json" => println!("{}", Value::Array(states)),
+        "table" => {
+            let mut rows = vec![
+                ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
+            for s in &states {
+                let t = |k: &str| s[k].as_str().unwrap_or("").to_string();
+                rows.push(vec![
+                    t("id"),
+                    s["pid"].to_string(),
+                    t("status"),
+                    t("bundle"),
+                    t("created"),
+                    "root".into(),
+                ]);
+            }
+            print!("{}", table(&rows));
+        }
+        other => return Err(Error::Usage(format!("invalid format option {other:?}"))),
+    }
+    Ok(0)
+}
+
+fn ps(g: &Global, rest: &[String]) -> Result<i32, Error> {
+    let (p, _) = args::parse(rest, &[val("format", Some('f'))], false)?;
+    let Some((id, ps_args)) = p.positional.split_first() else {
+        return Err(Error::Usage(
+            "\"ps\" requires a minimum of 1 argument(s)".into(),
+        ));
+    };
+    let mut c = load(g, id)?;
+    let r = if c.status() == Status::Stopped {
+        Ok(Vec::new())
+    } else {
+        container_pids(&mut c)
+    };
+    release(c);
+    let pids = r?;
+    match p.get("format").unwrap_or("table") {
+        "json" => println!("{}", json!(pids)),
+        "table" => {
+            let args: Vec<&str> = if ps_args.is_empty() {
+                vec!["-ef"]
+            } else {
+                ps_args.iter().map(String::as_str).collect()
+            };
+            let out = std::process::Command::new("ps")
+                .args(&args)
+                .output()
+                .map_err(|source| Error::Io {
+                    action: "run",
+                    path: "ps".into(),
+                    source,
+                })?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut lines = text.lines();
+            let header = lines.next().unwrap_or("");
+            let col = header
+                .split_whitespace()
+                .position(|h| h == "PID")
+                .ok_or_else(|| Error::Usage("ps output has no PID column".into()))?;
+            let mut so = std::io::stdout().lock();
+            let _ = writeln!(so, "{header}");
+            for l in lines {
+                let pid = l
+                    .split_whitespace()
+                    .nth(col)
+                    .and_then(|x| x.parse::<i32>().ok());
+                if pid.is_some_and(|p| pids.contains(&p)) {
+                    let _ = writeln!(so, "{l}");
+                }
+            }
+        }
+        other => return Err(Error::Usage(format!("invalid format option {other:?}"))),
+    }
+    Ok(0)
+}
+
+fn pause_resume(g: &Global, rest: &[String], pause: bool) -> Result<i32, Error> {
+    let (p, _) = args::parse(rest, &[], false)?;
+    let id = one_id(&p, if pause { "pause" } else { "resume" })?;
+    let mut c = load(g, id)?;
+    let r = match (pause, c.status()) {
+        (true, Status::Running) => c.pause().map_err(Error::from),
+        (false, Status::Paused) => c.resume().map_err(Error::from),
+        (true, _) => Err(Error::State("container not running".into())),
+        (false, _) => Err(Error::State("container not paused".into())),
+    };
+    release(c);
+    r.map(|()| 0)
+}
+
+fn spec_cmd(rest: &[String]) -> Result<i32, Error> {
+    let (p, _) = args::parse(
+        rest,
+        &[val("bundle", Some('b')), bool_flag("rootless", None)],
+        false,
+    )?;
+    let dir = PathBuf::from(p.get("bundle").unwrap_or("."));
+    let path = dir.join("config.json");
+    if path.exists() {
+        return Err(Error::State(
+            "File config.json exists. Remove it first".into(),
+        ));
+    }
+    let rootless = p.is("rootless").then(|| {
+        // SAFETY: getuid and getgid cannot fail.
+        unsafe { (libc::getuid(), libc::getgid()) }
+    });
+    let text = serde_json::to_string_pretty(&spec::default_spec(rootless)).unwrap_or_default();
+    std::fs::write(&path, text + "\n").map_err(|source| Error::Io {
+        action: "write",
+        path,
+        source,
+    })?;
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_and_number() {
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+        assert_eq!(parse_signal("hup").unwrap(), 1);
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("RTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("0").is_err());
+    }
+
+    #[test]
+    fn ids() {
+        assert!(check_id("abc-1.2_x+y").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b"] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn table_like_tabwriter() {
+        let t = table(&[
+            vec!["ID".into(), "PID".into()],
+            vec!["a-long-container-id".into(), "1".into()],
+        ]);
+        assert_eq!(t, "ID                    PID\na-long-container-id   1\n");
+    }
+}
