@@ -167,21 +167,35 @@ struct CreateOpts {
     pid_file: Option<PathBuf>,
     /// `--no-pivot`: MS_MOVE and chroot instead of pivot_root.
     no_pivot: bool,
+    /// `--preserve-fds`: the caller's fds 3, 4, ..., for the container.
+    preserve_fds: Vec<std::os::fd::OwnedFd>,
     /// `run` without `--detach`: the terminal (if any) stays here.
     foreground: bool,
 }
 
 impl CreateOpts {
     fn from(p: &Parsed, foreground: bool) -> Result<CreateOpts, Error> {
-        let n: u32 = p
+        let n: u16 = p
             .get("preserve-fds")
             .unwrap_or("0")
             .parse()
             .map_err(|_| Error::Usage("--preserve-fds takes a number".into()))?;
-        if n > 0 {
-            return Err(Error::Unsupported(format!(
-                "--preserve-fds={n}: passing extra file descriptors is not supported"
-            )));
+        // The caller's fds 3 .. 3+n, copied now (close-on-exec here), become
+        // the container's 3 .. 3+n.
+        let mut preserve_fds = Vec::new();
+        for fd in 3..3 + n {
+            // SAFETY: fcntl on an fd number; a closed one is EBADF.
+            let r = unsafe { libc::fcntl(i32::from(fd), libc::F_DUPFD_CLOEXEC, 3 + i32::from(n)) };
+            if r < 0 {
+                return Err(Error::Io {
+                    action: "--preserve-fds: duplicate",
+                    path: PathBuf::from(format!("fd {fd}")),
+                    source: std::io::Error::last_os_error(),
+                });
+            }
+            // SAFETY: the new fd is ours alone.
+            preserve_fds
+                .push(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r) });
         }
         let bundle = PathBuf::from(p.get("bundle").unwrap_or("."));
         let bundle = std::path::absolute(&bundle).map_err(|source| Error::Io {
@@ -194,6 +208,7 @@ impl CreateOpts {
             console_socket: p.get("console-socket").map(PathBuf::from),
             pid_file: p.get("pid-file").map(PathBuf::from),
             no_pivot: p.is("no-pivot"),
+            preserve_fds,
             foreground,
         })
     }
@@ -306,6 +321,15 @@ fn create_container(
     if o.no_pivot {
         b = b.no_pivot(true);
     }
+    let mut passed = Vec::with_capacity(o.preserve_fds.len());
+    for (i, fd) in o.preserve_fds.iter().enumerate() {
+        passed.push(fd.try_clone().map_err(|source| Error::Io {
+            action: "--preserve-fds: duplicate",
+            path: PathBuf::from(format!("fd {}", 3 + i)),
+            source,
+        })?);
+    }
+    b = b.pass_fds(passed);
     // No cgroup file system in the container unless the spec mounts one
     // (the library's default is to mount them).
     let cgroup_mount = spec

@@ -254,6 +254,7 @@ fn errors_are_runcs_and_leave_nothing_behind() {
         o.stderr.contains("--systemd-cgroup is not supported"),
         "{o:?}"
     );
+    // Fds to preserve that the caller does not have open.
     let o = sb.hull(&[
         "create",
         "--preserve-fds",
@@ -547,5 +548,52 @@ fn user_namespace_container_leaves_the_hosts_dev_null_alone() {
         ["0", "200000", "65536"]
     );
     assert_eq!(lines[2], "null-ok");
+    sb.assert_clean();
+}
+
+#[test]
+fn preserve_fds_passes_the_callers_fds_and_no_others() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    require_root!();
+    let sb = Sandbox::new();
+    let b = sb.bundle(
+        "pf",
+        &[
+            "sh",
+            "-c",
+            "echo through-fd-3 >&3; ls /proc/self/fd | grep -c .",
+        ],
+        |_| {},
+    );
+    let (mut rd, wr) = std::io::pipe().unwrap();
+    let wr_fd = wr.as_raw_fd();
+    let root = sb.root();
+    let mut args = vec!["--root", root.to_str().unwrap(), "run"];
+    if common::root_is_initramfs() {
+        args.push("--no-pivot");
+    }
+    args.extend(["--preserve-fds", "1", "-b", b.to_str().unwrap(), "pf"]);
+    let mut cmd = std::process::Command::new(common::HULL);
+    cmd.args(&args).stdin(std::process::Stdio::null());
+    // SAFETY: dup2 is async-signal-safe; the pipe's write end becomes fd 3
+    // of the runtime, as a caller of runc's --preserve-fds arranges.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(wr_fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    drop(wr);
+    drop(cmd);
+    let mut through = String::new();
+    rd.read_to_string(&mut through).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(through, "through-fd-3\n");
+    // 0, 1, 2, 3 and the one ls opens to read the directory.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5");
     sb.assert_clean();
 }

@@ -150,6 +150,7 @@ pub struct Config {
     pub(crate) rootfs: Rootfs,
     pub(crate) readonly_rootfs: bool,
     pub(crate) no_pivot: bool,
+    pub(crate) pass_fds: Vec<std::sync::Arc<std::os::fd::OwnedFd>>,
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) cwd: PathBuf,
@@ -221,6 +222,7 @@ impl ContainerBuilder {
                 rootfs: Rootfs::Host,
                 readonly_rootfs: false,
                 no_pivot: false,
+                pass_fds: Vec::new(),
                 args: vec!["sh".into()],
                 env: vec![
                     (
@@ -294,6 +296,16 @@ impl ContainerBuilder {
     /// no.
     pub fn no_pivot(mut self, yes: bool) -> Self {
         self.config.no_pivot = yes;
+        self
+    }
+
+    /// Fds the process gets as 3, 4, ... in order (runc's
+    /// `--preserve-fds`, socket activation); no other fd of the caller
+    /// reaches the container.
+    pub fn pass_fds(mut self, fds: impl IntoIterator<Item = std::os::fd::OwnedFd>) -> Self {
+        self.config
+            .pass_fds
+            .extend(fds.into_iter().map(std::sync::Arc::new));
         self
     }
 

@@ -313,6 +313,14 @@ impl Container {
         }
         let p = plan(c, &host, &self.rootfs_dir, overlay);
         let mut cmd = Command::new(&c.args[0]);
+        let mut passed = Vec::with_capacity(c.pass_fds.len());
+        for fd in &c.pass_fds {
+            passed.push(fd.try_clone().map_err(|e| Error::Invalid {
+                field: "pass_fds",
+                problem: format!("cannot duplicate fd {}: {e}", fd.as_raw_fd()),
+            })?);
+        }
+        cmd.pass_fds(passed);
         cmd.args(&c.args[1..])
             .env_clear()
             .new_namespaces(p.namespaces)

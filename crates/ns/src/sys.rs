@@ -395,6 +395,18 @@ pub(crate) fn dup_above_stdio(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(r) })
 }
 
+/// `fd` itself if its number is at least `min`, else a close-on-exec copy
+/// numbered `min` or above (the original is closed).
+pub(crate) fn renumber_at_least(fd: OwnedFd, min: i32) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() >= min {
+        return Ok(fd);
+    }
+    // SAFETY: duplicating an fd we own.
+    let r = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) })?;
+    // SAFETY: the new fd is ours alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}
+
 /// Opens `path` with `flags | O_CLOEXEC`.
 pub(crate) fn open(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: `path` is NUL-terminated.

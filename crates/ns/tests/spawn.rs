@@ -898,3 +898,23 @@ fn caller_stays_dumpable_after_a_child_changes_ids() {
     let after = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
     assert_eq!(after, before);
 }
+
+#[test]
+fn passed_fds_become_3_4_and_nothing_else_leaks() {
+    use std::os::fd::OwnedFd;
+    // Two pipes whose write ends the program gets as fds 3 and 4.
+    let (mut r1, w1) = std::io::pipe().unwrap();
+    let (mut r2, w2) = std::io::pipe().unwrap();
+    let out = stdout_of(
+        sh("echo one >&3; echo two >&4; ls /proc/self/fd | sort -n | tr '\\n' ' '")
+            .pass_fds([OwnedFd::from(w1), OwnedFd::from(w2)]),
+    );
+    // 0-2, 3-4, and the fd ls itself opens to list the directory.
+    assert!(out.starts_with("0 1 2 3 4 "), "{out}");
+    assert!(out.split_whitespace().count() <= 6, "{out}");
+    let mut a = String::new();
+    let mut b = String::new();
+    std::io::Read::read_to_string(&mut r1, &mut a).unwrap();
+    std::io::Read::read_to_string(&mut r2, &mut b).unwrap();
+    assert_eq!((a.as_str(), b.as_str()), ("one\n", "two\n"));
+}

@@ -114,6 +114,9 @@ pub(crate) struct Plan {
     /// Fds to become 0, 1, 2, or -1 to inherit.
     pub stdio: [i32; 3],
     pub close_fds: bool,
+    /// Fds to become 3, 4, ... (see [`close_fds`]).
+    pub pass_fds: *const i32,
+    pub n_pass_fds: usize,
     pub hooks: *mut Hooks,
     /// The caller's extra steps ([`crate::ChildOp`]), in order.
     pub ops: *const RawOp,
@@ -1158,7 +1161,35 @@ fn set_stdio(plan: &Plan) {
 /// Marks every fd above 2 close-on-exec, so nothing but stdio reaches the
 /// program (the report pipe still closes at execve, which is the signal of
 /// success).
+/// The most fds [`crate::Command::pass_fds`] takes.
+pub(crate) const MAX_PASS_FDS: usize = 256;
+
 fn close_fds(plan: &Plan) {
+    // The fds to pass become 3, 4, ...: each is first copied above that
+    // range (so that no target overwrites a source not yet moved), then
+    // dup2'd into place, which clears close-on-exec on the copy.
+    let n = plan.n_pass_fds.min(MAX_PASS_FDS);
+    let mut high = [0i32; MAX_PASS_FDS];
+    for (i, h) in high.iter_mut().enumerate().take(n) {
+        // SAFETY: `pass_fds` points to `n_pass_fds` prepared fds; fcntl
+        // takes integers.
+        let r = unsafe {
+            let src = *plan.pass_fds.add(i);
+            raw::syscall3(
+                libc::SYS_fcntl,
+                src as usize,
+                libc::F_DUPFD_CLOEXEC as usize,
+                3 + n,
+            )
+        };
+        check(plan, Step::Stdio, r, 3 + i as u32);
+        *h = r as i32;
+    }
+    for (i, h) in high.iter().enumerate().take(n) {
+        // SAFETY: dup2 takes integers.
+        let r = unsafe { raw::syscall3(libc::SYS_dup2, *h as usize, 3 + i, 0) };
+        check(plan, Step::Stdio, r, 3 + i as u32);
+    }
     if plan.close_fds {
         const CLOSE_RANGE_CLOEXEC: usize = 1 << 2;
         // SAFETY: close_range takes integers. Kernels before 5.11 lack the
@@ -1167,7 +1198,7 @@ fn close_fds(plan: &Plan) {
         unsafe {
             raw::syscall3(
                 libc::SYS_close_range,
-                3,
+                3 + n,
                 !0u32 as usize,
                 CLOSE_RANGE_CLOEXEC,
             )

@@ -222,6 +222,7 @@ pub struct Command {
     non_dumpable: bool,
     cgroup_procs: Vec<PathBuf>,
     cgroup_tasks: Vec<PathBuf>,
+    pass_fds: Vec<OwnedFd>,
 }
 
 impl fmt::Debug for Command {
@@ -275,6 +276,7 @@ impl Command {
             non_dumpable: false,
             cgroup_procs: Vec::new(),
             cgroup_tasks: Vec::new(),
+            pass_fds: Vec::new(),
         }
     }
 
@@ -457,6 +459,14 @@ impl Command {
     /// point where parallel spawns queue. For v2 use [`Command::cgroup`].
     pub fn cgroup_tasks(&mut self, files: impl IntoIterator<Item = PathBuf>) -> &mut Command {
         self.cgroup_tasks.extend(files);
+        self
+    }
+
+    /// Fds the program gets as 3, 4, ... in order (runc's
+    /// `--preserve-fds`, systemd's socket activation); every other fd is
+    /// closed at execve as usual. At most 256.
+    pub fn pass_fds(&mut self, fds: impl IntoIterator<Item = OwnedFd>) -> &mut Command {
+        self.pass_fds.extend(fds);
         self
     }
 
@@ -775,6 +785,18 @@ impl Command {
             cgroup_tasks.push(OwnedFd::from(f));
         }
         let cgroup_task_fds: Vec<i32> = cgroup_tasks.iter().map(|f| f.as_raw_fd()).collect();
+        if self.pass_fds.len() > child::MAX_PASS_FDS {
+            return Err(Error::InvalidCommand {
+                field: "pass_fds",
+                problem: format!(
+                    "{} fds given ({} at most)",
+                    self.pass_fds.len(),
+                    child::MAX_PASS_FDS
+                ),
+            });
+        }
+        let pass_fds = std::mem::take(&mut self.pass_fds);
+        let pass_fd_nums: Vec<i32> = pass_fds.iter().map(|f| f.as_raw_fd()).collect();
         let gate = if let Some(fifo) = self.gate_fifo.take() {
             let w = fifo.try_clone().map_err(prep("duplicate start gate"))?;
             Some((fifo, w))
@@ -782,6 +804,18 @@ impl Command {
             Some(sys::pipe().map_err(prep("create start gate"))?)
         } else {
             None
+        };
+        // The fds the child still uses after it has placed the passed fds
+        // at 3, 4, ... (the report pipe, the start gate) must not sit there.
+        let first_free = 3 + i32::try_from(pass_fds.len()).unwrap_or(i32::MAX);
+        let report_wr =
+            sys::renumber_at_least(report_wr, first_free).map_err(prep("renumber report pipe"))?;
+        let gate = match gate {
+            Some((r, w)) => Some((
+                sys::renumber_at_least(r, first_free).map_err(prep("renumber start gate"))?,
+                w,
+            )),
+            None => None,
         };
         let mut prepared = Box::new(Prepared {
             program: program.clone(),
@@ -803,6 +837,8 @@ impl Command {
             cgroup_task_paths: self.cgroup_tasks.clone(),
             _cgroup_tasks: cgroup_tasks,
             cgroup_task_fds,
+            _pass_fds: pass_fds,
+            pass_fd_nums,
             plan: None,
         });
         let ptr_len = |v: &Option<Vec<u8>>| match v {
@@ -834,6 +870,8 @@ impl Command {
                 .unwrap_or(std::ptr::null()),
             stdio: [0, 1, 2].map(|i| child_stdio[i].as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1)),
             close_fds: self.close_fds,
+            pass_fds: prepared.pass_fd_nums.as_ptr(),
+            n_pass_fds: prepared.pass_fd_nums.len(),
             hooks: if self.hooks.is_empty() {
                 std::ptr::null_mut()
             } else {
@@ -1111,6 +1149,9 @@ pub(crate) struct Prepared {
     cgroup_task_paths: Vec<PathBuf>,
     _cgroup_tasks: Vec<OwnedFd>,
     cgroup_task_fds: Vec<i32>,
+    /// The fds the program gets as 3, 4, ..., open, and their numbers.
+    _pass_fds: Vec<OwnedFd>,
+    pass_fd_nums: Vec<i32>,
     plan: Option<Plan>,
 }
 
@@ -1136,7 +1177,10 @@ impl Prepared {
             Step::JoinNamespace => self.joins.get(detail).cloned(),
             Step::JoinCgroup => self.cgroup_task_paths.get(detail).cloned(),
             Step::ChildOp => self.ops.describe.get(detail).cloned(),
-            Step::Stdio => Some(["stdin", "stdout", "stderr"][detail.min(2)].into()),
+            Step::Stdio => Some(match detail {
+                0..=2 => ["stdin", "stdout", "stderr"][detail].into(),
+                n => format!("fd {n}").into(),
+            }),
             _ => None,
         };
         Error::Spawn {
