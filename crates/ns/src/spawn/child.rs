@@ -1158,12 +1158,12 @@ fn set_stdio(plan: &Plan) {
     }
 }
 
-/// Marks every fd above 2 close-on-exec, so nothing but stdio reaches the
-/// program (the report pipe still closes at execve, which is the signal of
-/// success).
 /// The most fds [`crate::Command::pass_fds`] takes.
 pub(crate) const MAX_PASS_FDS: usize = 256;
 
+/// Puts the fds to pass at 3, 4, ... and marks every fd above them
+/// close-on-exec, so nothing else but stdio reaches the program (the report
+/// pipe still closes at execve, which is the signal of success).
 fn close_fds(plan: &Plan) {
     // The fds to pass become 3, 4, ...: each is first copied above that
     // range (so that no target overwrites a source not yet moved), then
