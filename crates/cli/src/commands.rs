@@ -173,30 +173,34 @@ struct CreateOpts {
     foreground: bool,
 }
 
+/// `--preserve-fds N`: the caller's fds 3 .. 3+N, copied now
+/// (close-on-exec here), for the container's 3 .. 3+N.
+pub(crate) fn preserved_fds(p: &Parsed) -> Result<Vec<std::os::fd::OwnedFd>, Error> {
+    let n: u16 = p
+        .get("preserve-fds")
+        .unwrap_or("0")
+        .parse()
+        .map_err(|_| Error::Usage("--preserve-fds takes a number".into()))?;
+    let mut fds = Vec::with_capacity(usize::from(n));
+    for fd in 3..3 + n {
+        // SAFETY: fcntl on an fd number; a closed one is EBADF.
+        let r = unsafe { libc::fcntl(i32::from(fd), libc::F_DUPFD_CLOEXEC, 3 + i32::from(n)) };
+        if r < 0 {
+            return Err(Error::Io {
+                action: "--preserve-fds: duplicate",
+                path: PathBuf::from(format!("fd {fd}")),
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        // SAFETY: the new fd is ours alone.
+        fds.push(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r) });
+    }
+    Ok(fds)
+}
+
 impl CreateOpts {
     fn from(p: &Parsed, foreground: bool) -> Result<CreateOpts, Error> {
-        let n: u16 = p
-            .get("preserve-fds")
-            .unwrap_or("0")
-            .parse()
-            .map_err(|_| Error::Usage("--preserve-fds takes a number".into()))?;
-        // The caller's fds 3 .. 3+n, copied now (close-on-exec here), become
-        // the container's 3 .. 3+n.
-        let mut preserve_fds = Vec::new();
-        for fd in 3..3 + n {
-            // SAFETY: fcntl on an fd number; a closed one is EBADF.
-            let r = unsafe { libc::fcntl(i32::from(fd), libc::F_DUPFD_CLOEXEC, 3 + i32::from(n)) };
-            if r < 0 {
-                return Err(Error::Io {
-                    action: "--preserve-fds: duplicate",
-                    path: PathBuf::from(format!("fd {fd}")),
-                    source: std::io::Error::last_os_error(),
-                });
-            }
-            // SAFETY: the new fd is ours alone.
-            preserve_fds
-                .push(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r) });
-        }
+        let preserve_fds = preserved_fds(p)?;
         let bundle = PathBuf::from(p.get("bundle").unwrap_or("."));
         let bundle = std::path::absolute(&bundle).map_err(|source| Error::Io {
             action: "resolve bundle",

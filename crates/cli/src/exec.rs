@@ -155,13 +155,9 @@ pub fn exec(g: &Global, rest: &[String]) -> Result<i32, Error> {
         false,
     )?;
     let (id, argv) = one_id_or_more(&p, "exec")?;
-    if p.get("preserve-fds").is_some_and(|n| n != "0") {
-        return Err(Error::Unsupported(
-            "--preserve-fds: passing extra file descriptors is not supported".into(),
-        ));
-    }
+    let preserve_fds = crate::commands::preserved_fds(&p)?;
     let mut c = load(g, id)?;
-    let r = exec_in(g, &p, &mut c, id, argv);
+    let r = exec_in(g, &p, &mut c, id, argv, preserve_fds);
     crate::commands::release(c);
     r
 }
@@ -172,6 +168,7 @@ fn exec_in(
     c: &mut hull_container::Container,
     id: &str,
     argv: &[String],
+    preserve_fds: Vec<std::os::fd::OwnedFd>,
 ) -> Result<i32, Error> {
     match c.status() {
         Status::Running => {}
@@ -258,7 +255,8 @@ fn exec_in(
         .env_clear()
         .join_process(pid, namespaces_of(pid, c.config().namespaces()))
         .non_dumpable(true)
-        .current_dir(proc.cwd());
+        .current_dir(proc.cwd())
+        .pass_fds(preserve_fds);
     if terminal {
         cmd.child_ops([ChildOp::Setsid, ChildOp::SetControllingTerminal]);
     }

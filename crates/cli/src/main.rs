@@ -21,9 +21,8 @@
 //!   execve happens after the start gate opens).
 //! - Unknown capability names are refused, not warned about; an ambient
 //!   set is raised with the inheritable bits the kernel requires.
-//! - `--systemd-cgroup`, and `exec --preserve-fds` greater than 0, are
-//!   refused by name (`create` and `run` pass the fds); `--no-new-keyring`
-//!   is accepted (no session keyring is made).
+//! - `--systemd-cgroup` is refused by name; `--no-new-keyring` is accepted
+//!   (no session keyring is made).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -554,7 +554,6 @@ fn user_namespace_container_leaves_the_hosts_dev_null_alone() {
 #[test]
 fn preserve_fds_passes_the_callers_fds_and_no_others() {
     use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
     require_root!();
     let sb = Sandbox::new();
     let b = sb.bundle(
@@ -574,26 +573,60 @@ fn preserve_fds_passes_the_callers_fds_and_no_others() {
         args.push("--no-pivot");
     }
     args.extend(["--preserve-fds", "1", "-b", b.to_str().unwrap(), "pf"]);
-    let mut cmd = std::process::Command::new(common::HULL);
-    cmd.args(&args).stdin(std::process::Stdio::null());
-    // SAFETY: dup2 is async-signal-safe; the pipe's write end becomes fd 3
-    // of the runtime, as a caller of runc's --preserve-fds arranges.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(wr_fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let out = cmd.output().unwrap();
+    let out = with_fd_3(&args, wr_fd);
     drop(wr);
-    drop(cmd);
     let mut through = String::new();
     rd.read_to_string(&mut through).unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(through, "through-fd-3\n");
     // 0, 1, 2, 3 and the one ls opens to read the directory.
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5");
+    // exec takes them too.
+    let b = sb.bundle("pf2", &["sleep", "100"], |_| {});
+    assert_eq!(
+        sb.hull(&["create", "-b", b.to_str().unwrap(), "pf2"]).code,
+        0
+    );
+    assert_eq!(sb.hull(&["start", "pf2"]).code, 0);
+    let (mut rd, wr) = std::io::pipe().unwrap();
+    let wr_fd = wr.as_raw_fd();
+    let out = with_fd_3(
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "exec",
+            "--preserve-fds",
+            "1",
+            "pf2",
+            "sh",
+            "-c",
+            "echo via-exec >&3",
+        ],
+        wr_fd,
+    );
+    drop(wr);
+    let mut through = String::new();
+    rd.read_to_string(&mut through).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(through, "via-exec\n");
+    assert_eq!(sb.hull(&["delete", "--force", "pf2"]).code, 0);
     sb.assert_clean();
+}
+
+/// Runs the binary with `fd` as its fd 3, as a caller of runc's
+/// `--preserve-fds` arranges.
+fn with_fd_3(args: &[&str], fd: i32) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(common::HULL);
+    cmd.args(args).stdin(std::process::Stdio::null());
+    // SAFETY: dup2 is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
 }
