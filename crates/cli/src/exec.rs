@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use hull_container::oci_spec::runtime::Process;
-use hull_container::{Capabilities, Capability, Status, Stdio};
+use hull_container::{Capabilities, Capability, Rlimit, Status, Stdio};
 use hull_ns::ChildOp;
 
 use crate::args::{self, bool_flag, val};
@@ -13,45 +13,6 @@ use crate::commands::{
     forward_signals, load, one_id_or_more, read_bundle, read_meta, write_pid_file,
 };
 use crate::{Error, Global, console};
-
-/// A capability set from OCI names.
-fn caps(
-    names: Option<&Vec<hull_container::oci_spec::runtime::Capability>>,
-    field: &str,
-) -> Result<u64, Error> {
-    let mut set = Capabilities::empty();
-    for c in names.into_iter().flatten() {
-        let name = serde_json::to_value(c)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let cap: Capability = name.parse().map_err(|_| Error::Config {
-            path: PathBuf::from(field),
-            problem: format!("unknown capability {name}"),
-        })?;
-        set = set.with(cap);
-    }
-    Ok(set.bits())
-}
-
-const RLIMITS: &[(&str, u32)] = &[
-    ("RLIMIT_CPU", libc::RLIMIT_CPU),
-    ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE),
-    ("RLIMIT_DATA", libc::RLIMIT_DATA),
-    ("RLIMIT_STACK", libc::RLIMIT_STACK),
-    ("RLIMIT_CORE", libc::RLIMIT_CORE),
-    ("RLIMIT_RSS", libc::RLIMIT_RSS),
-    ("RLIMIT_NPROC", libc::RLIMIT_NPROC),
-    ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE),
-    ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK),
-    ("RLIMIT_AS", libc::RLIMIT_AS),
-    ("RLIMIT_LOCKS", libc::RLIMIT_LOCKS),
-    ("RLIMIT_SIGPENDING", libc::RLIMIT_SIGPENDING),
-    ("RLIMIT_MSGQUEUE", libc::RLIMIT_MSGQUEUE),
-    ("RLIMIT_NICE", libc::RLIMIT_NICE),
-    ("RLIMIT_RTPRIO", libc::RLIMIT_RTPRIO),
-    ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME),
-];
 
 /// The process to run: from `--process`, or the container's process
 /// changed by the flags.
@@ -197,41 +158,31 @@ fn exec_in(
     }
     let (bounding, effective, permitted, inheritable, ambient) = match proc.capabilities() {
         Some(cs) => (
-            caps(
-                cs.bounding()
-                    .as_ref()
-                    .map(|s| s.iter().copied().collect::<Vec<_>>())
-                    .as_ref(),
+            Capabilities::from_oci(
                 "process.capabilities.bounding",
-            )?,
-            caps(
-                cs.effective()
-                    .as_ref()
-                    .map(|s| s.iter().copied().collect::<Vec<_>>())
-                    .as_ref(),
+                cs.bounding().iter().flatten(),
+            )?
+            .bits(),
+            Capabilities::from_oci(
                 "process.capabilities.effective",
-            )?,
-            caps(
-                cs.permitted()
-                    .as_ref()
-                    .map(|s| s.iter().copied().collect::<Vec<_>>())
-                    .as_ref(),
+                cs.effective().iter().flatten(),
+            )?
+            .bits(),
+            Capabilities::from_oci(
                 "process.capabilities.permitted",
-            )?,
-            caps(
-                cs.inheritable()
-                    .as_ref()
-                    .map(|s| s.iter().copied().collect::<Vec<_>>())
-                    .as_ref(),
+                cs.permitted().iter().flatten(),
+            )?
+            .bits(),
+            Capabilities::from_oci(
                 "process.capabilities.inheritable",
-            )?,
-            caps(
-                cs.ambient()
-                    .as_ref()
-                    .map(|s| s.iter().copied().collect::<Vec<_>>())
-                    .as_ref(),
+                cs.inheritable().iter().flatten(),
+            )?
+            .bits(),
+            Capabilities::from_oci(
                 "process.capabilities.ambient",
-            )?,
+                cs.ambient().iter().flatten(),
+            )?
+            .bits(),
         ),
         None => (0, 0, 0, 0, 0),
     };
@@ -261,13 +212,9 @@ fn exec_in(
         cmd.child_ops([ChildOp::Setsid, ChildOp::SetControllingTerminal]);
     }
     for r in proc.rlimits().iter().flatten() {
-        let name = serde_json::to_value(r.typ())
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        if let Some((_, res)) = RLIMITS.iter().find(|(n, _)| *n == name) {
+        if let Some(resource) = Rlimit::resource_of(r.typ()) {
             cmd.child_ops([ChildOp::SetRlimit {
-                resource: *res,
+                resource,
                 soft: r.soft(),
                 hard: r.hard(),
             }]);

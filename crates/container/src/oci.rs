@@ -15,7 +15,7 @@ use hull_ns::{IdMap, IdRange, Namespaces};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::caps::{Capabilities, Capability};
-use crate::config::{ContainerBuilder, Mount, Rootfs};
+use crate::config::{ContainerBuilder, Mount, Rlimit, Rootfs};
 use crate::{Container, Error, Result};
 
 fn oci(field: impl Into<String>, problem: impl Into<String>) -> Error {
@@ -63,6 +63,36 @@ const RLIMITS: &[(&str, u32)] = &[
     ("RLIMIT_RTPRIO", libc::RLIMIT_RTPRIO),
     ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME),
 ];
+
+impl Capabilities {
+    /// The set an OCI capability list names (`process.capabilities.*`).
+    ///
+    /// # Errors
+    /// [`Error::Oci`] naming `field` for a capability this crate does not
+    /// know.
+    pub fn from_oci<'a>(
+        field: &str,
+        names: impl IntoIterator<Item = &'a oci_spec::runtime::Capability>,
+    ) -> Result<Capabilities> {
+        let mut set = Capabilities::empty();
+        for c in names {
+            let name = serde_name(c);
+            let cap: Capability = name
+                .parse()
+                .map_err(|_| oci(field, format!("unknown capability {name}")))?;
+            set = set.with(cap);
+        }
+        Ok(set)
+    }
+}
+
+impl Rlimit {
+    /// The `RLIMIT_*` resource of an OCI rlimit type (`process.rlimits[].type`).
+    pub fn resource_of(typ: oci_spec::runtime::PosixRlimitType) -> Option<u32> {
+        let name = serde_name(&typ);
+        RLIMITS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+}
 
 impl Container {
     /// A builder configured from an OCI runtime spec and its bundle
@@ -191,20 +221,14 @@ fn process_fields(
     if let Some(caps) = p.capabilities() {
         // The bounding set is applied as bounding, effective and permitted;
         // ambient (with the inheritable bits it needs) as given.
-        let set_of =
-            |field: &str, v: &Option<oci_spec::runtime::Capabilities>| -> Result<Capabilities> {
-                let mut set = Capabilities::empty();
-                for c in v.iter().flatten() {
-                    let name = serde_name(c);
-                    let cap: Capability = name
-                        .parse()
-                        .map_err(|_| oci(field, format!("unknown capability {name}")))?;
-                    set = set.with(cap);
-                }
-                Ok(set)
-            };
-        let bounding = set_of("process.capabilities.bounding", caps.bounding())?;
-        let ambient = set_of("process.capabilities.ambient", caps.ambient())?;
+        let bounding = Capabilities::from_oci(
+            "process.capabilities.bounding",
+            caps.bounding().iter().flatten(),
+        )?;
+        let ambient = Capabilities::from_oci(
+            "process.capabilities.ambient",
+            caps.ambient().iter().flatten(),
+        )?;
         if ambient.bits() & !bounding.bits() != 0 {
             return Err(oci(
                 "process.capabilities.ambient",
@@ -214,17 +238,12 @@ fn process_fields(
         b = b.capabilities(bounding).ambient_capabilities(ambient);
     }
     for (i, r) in p.rlimits().iter().flatten().enumerate() {
-        let name = serde_name(&r.typ());
-        let res = RLIMITS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| *v)
-            .ok_or_else(|| {
-                oci(
-                    format!("process.rlimits[{i}].type"),
-                    format!("unknown {name}"),
-                )
-            })?;
+        let res = Rlimit::resource_of(r.typ()).ok_or_else(|| {
+            oci(
+                format!("process.rlimits[{i}].type"),
+                format!("unknown {}", serde_name(&r.typ())),
+            )
+        })?;
         b = b.rlimit(res, r.soft(), r.hard());
     }
     if let Some(adj) = p.oom_score_adj() {
