@@ -29,6 +29,13 @@ pub(crate) fn now_rfc3339() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    rfc3339(secs, None)
+}
+
+/// A Unix time (seconds, and nanoseconds if given) as RFC 3339 in UTC, as
+/// image configs, OCI state and runc's logs write it:
+/// `2024-02-29T12:34:56Z` or `2024-02-29T12:34:56.000000005Z`.
+pub fn rfc3339(secs: u64, nanos: Option<u32>) -> String {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil from days (proleptic Gregorian), after H. Hinnant.
     let z = i64::try_from(days).unwrap_or(0) + 719_468;
@@ -40,8 +47,9 @@ pub(crate) fn now_rfc3339() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
+    let fraction = nanos.map(|n| format!(".{n:09}")).unwrap_or_default();
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{fraction}Z",
         rem / 3600,
         rem / 60 % 60,
         rem % 60
@@ -248,5 +256,14 @@ mod tests {
         let t = super::now_rfc3339();
         assert_eq!(t.len(), 20, "{t}");
         assert!(t.starts_with("20") && t.ends_with('Z'), "{t}");
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(super::rfc3339(0, None), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            super::rfc3339(1_709_210_096, Some(5)),
+            "2024-02-29T12:34:56.000000005Z"
+        );
     }
 }

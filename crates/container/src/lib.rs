@@ -78,7 +78,7 @@ mod store;
 mod syscalls;
 
 pub use caps::{Capabilities, Capability};
-pub use commit::CommitOptions;
+pub use commit::{CommitOptions, rfc3339};
 pub use config::{
     Config, ContainerBuilder, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, Mount, NetworkMode,
     Rlimit, Rootfs,
