@@ -12,25 +12,19 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
-use common::{HULL, Out, busybox_rootfs, cgroup_hierarchies, remove_cgroup_tree};
+use common::{
+    HULL, Out, busybox_rootfs, cgroup_hierarchies, have, nsenter, output_with_tmpdir,
+    remove_cgroup_tree, spawn_ns_holder, tar_dir,
+};
 use hull_testkit::unique_name;
 
 struct Containerd {
     dir: PathBuf,
     cgroup: String,
     holder: Child,
-}
-
-fn have(bin: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 impl Containerd {
@@ -70,30 +64,15 @@ impl Containerd {
             ),
         )
         .unwrap();
-        let mut holder = Command::new("unshare")
-            .args([
-                "--mount",
-                "--net",
-                "sh",
-                "-c",
-                &format!(
-                    "mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/tmp && ip link set lo up && \
-                     echo ready && exec containerd --config {d}/config.toml 2>{d}/containerd.log"
-                ),
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(holder.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let holder = spawn_ns_holder(
+            &[],
+            &format!("exec containerd --config {d}/config.toml 2>{d}/containerd.log"),
+        );
         let c = Containerd {
             dir,
             cgroup,
             holder,
         };
-        assert_eq!(line, "ready\n");
         assert!(
             common::wait_until(|| c.dir.join("containerd.sock").exists()),
             "containerd did not start"
@@ -101,19 +80,7 @@ impl Containerd {
         let rootfs = c.dir.join("rootfs");
         busybox_rootfs(&rootfs);
         let tar = c.dir.join("rootfs.tar");
-        assert!(
-            Command::new("tar")
-                .args([
-                    "-C",
-                    rootfs.to_str().unwrap(),
-                    "-cf",
-                    tar.to_str().unwrap(),
-                    "."
-                ])
-                .status()
-                .unwrap()
-                .success()
-        );
+        tar_dir(&rootfs, &tar);
         let podman = format!(
             "podman --root {d}/proot --runroot {d}/prun --tmpdir {d}/plib --storage-driver=overlay"
         );
@@ -127,35 +94,18 @@ impl Containerd {
     }
 
     fn in_ns(&self, cmd: &mut Command) -> Out {
-        let o = cmd
-            .env("TMPDIR", self.dir.join("tmp"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
+        output_with_tmpdir(cmd, &self.dir.join("tmp"))
     }
 
     fn sh(&self, script: &str) -> Out {
-        self.in_ns(Command::new("nsenter").args([
-            "-t",
-            &self.holder.id().to_string(),
-            "-m",
-            "-n",
-            "sh",
-            "-c",
-            script,
-        ]))
+        self.in_ns(nsenter(&self.holder).args(["sh", "-c", script]))
     }
 
     fn ctr(&self, args: &[&str]) -> Out {
         let sock = self.dir.join("containerd.sock");
         self.in_ns(
-            Command::new("nsenter")
-                .args(["-t", &self.holder.id().to_string(), "-m", "-n", "ctr", "-a"])
+            nsenter(&self.holder)
+                .args(["ctr", "-a"])
                 .arg(&sock)
                 .args(["-n", "hull"])
                 .args(args),

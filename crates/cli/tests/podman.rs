@@ -19,26 +19,20 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
-use common::{HULL, Out, busybox_rootfs, cgroup_hierarchies, remove_cgroup_tree};
+use common::{
+    HULL, Out, busybox_rootfs, cgroup_hierarchies, have, nsenter, output_with_tmpdir,
+    remove_cgroup_tree, spawn_ns_holder, tar_dir,
+};
 use hull_testkit::unique_name;
 
 struct Podman {
     dir: PathBuf,
     cgroup: String,
     holder: Child,
-}
-
-fn have(bin: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 impl Podman {
@@ -57,69 +51,31 @@ impl Podman {
         let cgroup = unique_name("hull-podman-");
         let dir = std::env::temp_dir().join(&cgroup);
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
-        let mut holder = Command::new("unshare")
-            .args([
-                "--mount",
-                "--net",
-                "sh",
-                "-c",
-                "mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /dev/shm && \
-                 mount -t tmpfs tmpfs /var/tmp && ip link set lo up && echo ready && \
-                 exec sleep 1000000",
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(holder.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let holder = spawn_ns_holder(&["/dev/shm"], "exec sleep 1000000");
         let p = Podman {
             dir,
             cgroup,
             holder,
         };
-        assert_eq!(line, "ready\n", "namespace holder failed");
         let rootfs = p.dir.join("rootfs");
         busybox_rootfs(&rootfs);
         for app in ["httpd", "wget", "mkdir", "cut"] {
             let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(app));
         }
         let tar = p.dir.join("rootfs.tar");
-        let o = Command::new("tar")
-            .args([
-                "-C",
-                rootfs.to_str().unwrap(),
-                "-cf",
-                tar.to_str().unwrap(),
-                ".",
-            ])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{o:?}");
+        tar_dir(&rootfs, &tar);
         let o = p.podman(&["import", tar.to_str().unwrap(), "localhost/hullbox:latest"]);
         assert_eq!(o.code, 0, "import: {o:?}");
         Some(p)
     }
 
-    /// Runs `cmd` in the holder's namespaces.
+    /// Runs `cmd` (an nsenter into the holder's namespaces).
     fn in_ns(&self, cmd: &mut Command) -> Out {
-        let o = cmd
-            .env("TMPDIR", self.dir.join("tmp"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
+        output_with_tmpdir(cmd, &self.dir.join("tmp"))
     }
 
     fn nsenter(&self) -> Command {
-        let mut c = Command::new("nsenter");
-        c.args(["-t", &self.holder.id().to_string(), "-m", "-n"]);
-        c
+        nsenter(&self.holder)
     }
 
     fn globals(&self) -> Vec<String> {

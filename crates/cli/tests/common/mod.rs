@@ -293,3 +293,74 @@ pub fn wait_until(mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// Whether `bin` is on the PATH.
+pub fn have(bin: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Starts a process holding a new mount and network namespace (fresh tmpfs
+/// on /run, /var/tmp and `extra_tmpfs`, `lo` up), in which a test runs a
+/// client and its daemons so that they never touch the host's; once ready
+/// it runs `then` (`exec sleep 1000000`, or a daemon). The caller kills it.
+pub fn spawn_ns_holder(extra_tmpfs: &[&str], then: &str) -> std::process::Child {
+    use std::io::BufRead;
+    let mut script = String::new();
+    for dir in ["/run", "/var/tmp"].iter().chain(extra_tmpfs) {
+        script.push_str(&format!("mount -t tmpfs tmpfs {dir} && "));
+    }
+    script.push_str(&format!("ip link set lo up && echo ready && {then}"));
+    let mut holder = Command::new("unshare")
+        .args(["--mount", "--net", "sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let read = std::io::BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line);
+    if read.is_err() || line != "ready\n" {
+        let _ = holder.kill();
+        let _ = holder.wait();
+        panic!("namespace holder failed: {read:?} {line:?}");
+    }
+    holder
+}
+
+/// `nsenter` into a holder's mount and network namespaces.
+pub fn nsenter(holder: &std::process::Child) -> Command {
+    let mut c = Command::new("nsenter");
+    c.args(["-t", &holder.id().to_string(), "-m", "-n"]);
+    c
+}
+
+/// Runs `cmd` with `TMPDIR` set and no stdin, and returns what it gave.
+pub fn output_with_tmpdir(cmd: &mut Command, tmpdir: &Path) -> Out {
+    let o = cmd
+        .env("TMPDIR", tmpdir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// Packs `dir` into the tarball `tar`.
+pub fn tar_dir(dir: &Path, tar: &Path) {
+    let o = Command::new("tar")
+        .args([
+            "-C",
+            dir.to_str().unwrap(),
+            "-cf",
+            tar.to_str().unwrap(),
+            ".",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+}
