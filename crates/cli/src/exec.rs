@@ -265,25 +265,8 @@ fn exec_in(
         cmd.child_ops([ChildOp::NoNewPrivs]);
         cmd.child_ops(seccomp);
     }
-    // Into the container's cgroups, as the library places its processes:
-    // v1 by the child writing its own tasks files (no global threadgroup
-    // lock), v2 with CLONE_INTO_CGROUP.
-    if let Some(cg) = c.cgroup() {
-        let v2 = cg.v2_dir();
-        cmd.cgroup_tasks(
-            cg.dirs()
-                .filter(|d| Some(*d) != v2)
-                .map(|d| d.join("tasks")),
-        );
-        if v2.is_some() {
-            cmd.cgroup(cg.dir_fd().map_err(|source| {
-                Error::Container(hull_container::Error::Cgroup {
-                    id: id.to_string(),
-                    source,
-                })
-            })?);
-        }
-    }
+    // Into the container's cgroups, as the library places its processes.
+    c.place_in_cgroup(&mut cmd)?;
     for e in proc.env().iter().flatten() {
         if let Some((k, v)) = e.split_once('=') {
             cmd.env(k, v);

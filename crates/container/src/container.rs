@@ -998,6 +998,19 @@ impl Container {
         })
     }
 
+    /// Makes a process spawned with `cmd` start in this container's cgroup,
+    /// as [`Container::exec`] does (for callers that build their own
+    /// [`Command`]); nothing to do for a container without one.
+    ///
+    /// # Errors
+    /// [`Error::Cgroup`] if its cgroup2 directory cannot be opened.
+    pub fn place_in_cgroup(&self, cmd: &mut Command) -> Result<()> {
+        match &self.cgroup {
+            Some(cg) => place_in_cgroup(cmd, cg, &self.config.id),
+            None => Ok(()),
+        }
+    }
+
     /// Deletes the container: kills what is left, waits for it, and removes
     /// its runtime directory. Idempotent.
     ///
@@ -1121,8 +1134,6 @@ impl NetState {
     }
 }
 
-/// The host's cgroup layout, detected once per process (mounts of cgroup
-/// file systems do not move under a running runtime).
 /// Places the spawned process in the container's cgroup: it writes itself
 /// into the v1 hierarchies' `tasks` files (no global lock, see
 /// [`Command::cgroup_tasks`]) and is born in the v2 one
@@ -1144,6 +1155,8 @@ fn place_in_cgroup(cmd: &mut Command, cg: &hull_cgroup::Cgroup, id: &str) -> Res
     Ok(())
 }
 
+/// The host's cgroup layout, detected once per process (mounts of cgroup
+/// file systems do not move under a running runtime).
 fn host_layout() -> hull_cgroup::Result<hull_cgroup::Layout> {
     use std::sync::OnceLock;
     static LAYOUT: OnceLock<hull_cgroup::Layout> = OnceLock::new();
