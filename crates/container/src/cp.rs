@@ -153,13 +153,7 @@ fn copy_entry_out(parent: BorrowedFd<'_>, name: &Path, dest: &Path, shown: &Path
                 .map_err(ioe("create symlink", dest))?;
         }
         Kind::Dir => {
-            let dir = rustix::fs::openat(
-                parent,
-                name,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(errno("open directory", shown))?;
+            let dir = open_dir(parent, name).map_err(errno("open directory", shown))?;
             match std::fs::create_dir(dest) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dest.is_dir() => {}
@@ -284,13 +278,7 @@ fn copy_entry_in(src: &Path, parent: BorrowedFd<'_>, name: &Path, shown: &Path) 
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(e) => return Err(("create directory", shown.to_path_buf(), e.into())),
         }
-        let dir = rustix::fs::openat(
-            parent,
-            name,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(errno("open directory", shown))?;
+        let dir = open_dir(parent, name).map_err(errno("open directory", shown))?;
         rustix::fs::fchmod(&dir, mode).map_err(errno("chmod", shown))?;
         let mut entries: Vec<PathBuf> = std::fs::read_dir(src)
             .map_err(ioe("read directory", src))?
@@ -413,4 +401,14 @@ impl Container {
             source,
         })
     }
+}
+
+/// The directory `name` in `parent`, not following a symlink.
+fn open_dir(parent: BorrowedFd<'_>, name: &Path) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
 }
