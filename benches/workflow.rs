@@ -111,13 +111,7 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-        for h in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let _ = std::fs::remove_dir(h.path().join(&self.cgroup_parent));
-        }
+        hull_testkit::remove_cgroup_parent(&self.cgroup_parent);
     }
 }
 

@@ -15,12 +15,8 @@ struct Bundle(PathBuf);
 impl Drop for Bundle {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-        for h in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let _ = std::fs::remove_dir(h.path().join(self.0.file_name().unwrap()));
+        if let Some(name) = self.0.file_name() {
+            hull_testkit::remove_cgroup_parent(&name.to_string_lossy());
         }
     }
 }

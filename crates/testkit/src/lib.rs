@@ -365,3 +365,28 @@ pub fn busybox_rootfs(dir: &Path) -> Result<(), String> {
         .map_err(|err| e("home/app", err))?;
     Ok(())
 }
+
+/// Every mounted cgroup hierarchy's root: each v1 controller's and the
+/// unified one on a v1 or hybrid host, /sys/fs/cgroup on a cgroup2-only one.
+pub fn cgroup_hierarchies() -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("cgroup.procs").exists())
+        .collect();
+    if root.join("cgroup.procs").exists() {
+        v.push(root.into());
+    }
+    v
+}
+
+/// Removes the (empty) test-owned cgroup `name` right under every
+/// hierarchy's root, best effort.
+pub fn remove_cgroup_parent(name: &str) {
+    for h in cgroup_hierarchies() {
+        let _ = std::fs::remove_dir(h.join(name));
+    }
+}

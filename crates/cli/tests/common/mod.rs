@@ -196,20 +196,7 @@ pub fn cgroup2_only() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
-/// Every mounted cgroup hierarchy's root.
-pub fn cgroup_hierarchies() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("cgroup.procs").exists())
-        .collect();
-    if Path::new("/sys/fs/cgroup/cgroup.procs").exists() {
-        v.push("/sys/fs/cgroup".into());
-    }
-    v
-}
+pub use hull_testkit::cgroup_hierarchies;
 
 /// Removes a cgroup and its children, depth first, killing what is left
 /// in them (cgroups this test created only).
