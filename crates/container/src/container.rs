@@ -941,7 +941,6 @@ impl Container {
             });
         };
         let c = &self.config;
-        let caps = c.capabilities.bits();
         // A joined network namespace is the container's too.
         let mut join = c.namespaces;
         if matches!(c.network, NetworkMode::Join(_)) {
@@ -953,35 +952,9 @@ impl Container {
             .join_process(pid, join)
             .non_dumpable(true)
             .current_dir(&c.cwd);
-        // The container's privileges: the bounding set, ids, capabilities,
-        // no_new_privs and its seccomp filter last (or, without
-        // no_new_privs, first: installing it then needs CAP_SYS_ADMIN).
-        let seccomp = (!c.seccomp_program.is_empty()).then(|| hull_ns::ChildOp::Seccomp {
-            program: c.seccomp_program.clone(),
-            flags: c.seccomp.as_ref().map_or(0, |s| s.flags),
-        });
+        // The container's privileges, without ambient capabilities.
         let mut ops = Vec::new();
-        if !c.no_new_privs {
-            ops.extend(seccomp.clone());
-        }
-        ops.extend([
-            hull_ns::ChildOp::BoundingSet { keep: caps },
-            hull_ns::ChildOp::SetIds {
-                uid: c.uid,
-                gid: c.gid,
-                groups: c.groups.clone(),
-            },
-            hull_ns::ChildOp::Capabilities {
-                effective: caps,
-                permitted: caps,
-                inheritable: 0,
-                ambient: 0,
-            },
-        ]);
-        if c.no_new_privs {
-            ops.push(hull_ns::ChildOp::NoNewPrivs);
-            ops.extend(seccomp);
-        }
+        crate::plan::privileges(c, 0, &mut ops);
         cmd.child_ops(ops);
         // Into the container's cgroups too, before it could fork anything.
         if let Some(cg) = &self.cgroup {

@@ -236,36 +236,9 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
     if config.terminal {
         ops.push(ChildOp::SetControllingTerminal);
     }
-    let seccomp = (!config.seccomp_program.is_empty()).then(|| ChildOp::Seccomp {
-        program: config.seccomp_program.clone(),
-        flags: config.seccomp.as_ref().map_or(0, |s| s.flags),
-    });
-    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
-    // while the process still has it, as runc does.
-    if !config.no_new_privs {
-        ops.extend(seccomp.clone());
-    }
-    let caps = config.capabilities.bits();
-    ops.push(ChildOp::BoundingSet { keep: caps });
-    ops.push(ChildOp::SetIds {
-        uid: config.uid,
-        gid: config.gid,
-        groups: config.groups.clone(),
-    });
     // Inheritable holds only what is asked for as ambient (the kernel needs
     // both): empty by default (CVE-2022-29162).
-    let ambient = config.ambient.bits();
-    ops.push(ChildOp::Capabilities {
-        effective: caps,
-        permitted: caps,
-        inheritable: ambient,
-        ambient,
-    });
-    if config.no_new_privs {
-        ops.push(ChildOp::NoNewPrivs);
-        // Seccomp last (S11).
-        ops.extend(seccomp);
-    }
+    privileges(config, config.ambient.bits(), &mut ops);
     Plan {
         namespaces: config.namespaces,
         hostname: config.namespaces.contains(Namespaces::UTS).then(|| {
@@ -476,6 +449,38 @@ fn default_mounts(config: &Config, host: &HostInfo, ops: &mut Vec<ChildOp>) {
             target: target.into(),
             link: r(link),
         });
+    }
+}
+
+/// The privilege steps of a container process, in order: the bounding set,
+/// ids, capabilities (with `ambient` as both its inheritable and ambient
+/// set), no_new_privs, and the seccomp filter last (S11); without
+/// no_new_privs, installing a filter needs CAP_SYS_ADMIN, so it comes first,
+/// while the process still has it, as runc does.
+pub(crate) fn privileges(config: &Config, ambient: u64, ops: &mut Vec<ChildOp>) {
+    let seccomp = (!config.seccomp_program.is_empty()).then(|| ChildOp::Seccomp {
+        program: config.seccomp_program.clone(),
+        flags: config.seccomp.as_ref().map_or(0, |s| s.flags),
+    });
+    if !config.no_new_privs {
+        ops.extend(seccomp.clone());
+    }
+    let caps = config.capabilities.bits();
+    ops.push(ChildOp::BoundingSet { keep: caps });
+    ops.push(ChildOp::SetIds {
+        uid: config.uid,
+        gid: config.gid,
+        groups: config.groups.clone(),
+    });
+    ops.push(ChildOp::Capabilities {
+        effective: caps,
+        permitted: caps,
+        inheritable: ambient,
+        ambient,
+    });
+    if config.no_new_privs {
+        ops.push(ChildOp::NoNewPrivs);
+        ops.extend(seccomp);
     }
 }
 
