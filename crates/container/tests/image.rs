@@ -259,15 +259,7 @@ fn cp_copies_in_and_out_and_never_leaves_the_root() {
     std::fs::write(stage.join("file"), "new\n").unwrap();
 
     let image = img.store.prepare("base:1").unwrap();
-    let mut c = rt
-        .builder("cp")
-        .image(image)
-        .args(["sleep", "100"])
-        .build()
-        .unwrap()
-        .create()
-        .unwrap();
-    c.start().unwrap();
+    let mut c = common::started(rt.builder("cp").image(image).args(["sleep", "100"]));
     // Symlinks are copied as symlinks.
     c.copy_in(stage.join("leak"), "/leak").unwrap();
     c.copy_in(stage.join("evil"), "/etc/evil").unwrap();
@@ -452,15 +444,11 @@ fn a_running_container_is_committed_frozen_and_keeps_running() {
     let Some(img) = Images::new() else { return };
     let store = &img.store;
     let rt = Runtime::new();
-    let mut c = rt
-        .builder("live")
-        .image(store.prepare("base:1").unwrap())
-        .args(["sh", "-c", "echo live > /state; exec sleep 100"])
-        .build()
-        .unwrap()
-        .create()
-        .unwrap();
-    c.start().unwrap();
+    let mut c = common::started(
+        rt.builder("live")
+            .image(store.prepare("base:1").unwrap())
+            .args(["sh", "-c", "echo live > /state; exec sleep 100"]),
+    );
     // Wait for the write (the upper layer is on the host).
     let upper = c.runtime_dir().join("upper/state");
     for _ in 0..200 {

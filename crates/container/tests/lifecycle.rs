@@ -82,14 +82,7 @@ fn create_start_split_and_exit_codes() {
 fn kill_stop_and_signals_come_back() {
     require_root!();
     let rt = Runtime::new();
-    let mut c = rt
-        .builder("t3")
-        .args(["sleep", "100"])
-        .build()
-        .unwrap()
-        .create()
-        .unwrap();
-    c.start().unwrap();
+    let mut c = common::started(rt.builder("t3").args(["sleep", "100"]));
     assert_eq!(c.status(), Status::Running);
     c.kill(libc::SIGKILL).unwrap();
     assert_eq!(c.wait().unwrap().signal(), Some(libc::SIGKILL));
@@ -97,32 +90,17 @@ fn kill_stop_and_signals_come_back() {
     drop(c);
 
     // sleep as PID 1 ignores SIGTERM (no handler): stop escalates to SIGKILL.
-    let mut c = rt
-        .builder("t4")
-        .args(["sleep", "100"])
-        .build()
-        .unwrap()
-        .create()
-        .unwrap();
-    c.start().unwrap();
+    let mut c = common::started(rt.builder("t4").args(["sleep", "100"]));
     let s = c.stop(Duration::from_millis(200)).unwrap();
     assert_eq!(s.signal(), Some(libc::SIGKILL));
     c.delete().unwrap();
 
     // With the init, SIGTERM reaches the program.
-    let mut c = rt
-        .builder("t5")
-        .init(true)
-        .args([
-            "sh",
-            "-c",
-            "trap 'exit 3' TERM; while :; do sleep 0.02; done",
-        ])
-        .build()
-        .unwrap()
-        .create()
-        .unwrap();
-    c.start().unwrap();
+    let mut c = common::started(rt.builder("t5").init(true).args([
+        "sh",
+        "-c",
+        "trap 'exit 3' TERM; while :; do sleep 0.02; done",
+    ]));
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
         c.stop(Duration::from_secs(5)).unwrap(),
@@ -154,15 +132,7 @@ fn delete_of_created_never_started_container() {
 fn exec_joins_the_running_container() {
     require_root!();
     let rt = Runtime::new();
-    let mut c = rt
-        .builder("t7")
-        .hostname("exec-box")
-        .args(["sleep", "100"])
-        .build()
-        .unwrap()
-        .create()
-        .unwrap();
-    c.start().unwrap();
+    let mut c = common::started(rt.builder("t7").hostname("exec-box").args(["sleep", "100"]));
     let (rd, wr) = pipe();
     let mut child = c
         .exec(

@@ -223,15 +223,11 @@ fn s11_exec_gets_the_seccomp_filter() {
     use hull_container::seccomp::{Action, Seccomp};
     require_root!();
     let rt = Runtime::new();
-    let mut c = rt
-        .builder("sce")
-        .seccomp(Seccomp::new(Action::Allow).rule(["mkdir", "mkdirat"], Action::Errno(38)))
-        .args(["sleep", "100"])
-        .build()
-        .unwrap()
-        .create()
-        .unwrap();
-    c.start().unwrap();
+    let mut c = common::started(
+        rt.builder("sce")
+            .seccomp(Seccomp::new(Action::Allow).rule(["mkdir", "mkdirat"], Action::Errno(38)))
+            .args(["sleep", "100"]),
+    );
     let (status, out) = common::exec_output(
         &mut c,
         &[
@@ -284,14 +280,7 @@ fn s12_containers_from_busy_threads_never_deadlock() {
         })
         .collect();
     for i in 0..50 {
-        let mut c = rt
-            .builder(&format!("busy{i}"))
-            .args(["true"])
-            .build()
-            .unwrap()
-            .create()
-            .unwrap();
-        c.start().unwrap();
+        let mut c = common::started(rt.builder(&format!("busy{i}")).args(["true"]));
         assert!(c.wait().unwrap().success());
         c.delete().unwrap();
     }
@@ -305,14 +294,7 @@ fn s12_containers_from_busy_threads_never_deadlock() {
 fn s13_no_signal_after_the_process_is_reaped() {
     require_root!();
     let rt = Runtime::new();
-    let mut c = rt
-        .builder("reaped")
-        .args(["true"])
-        .build()
-        .unwrap()
-        .create()
-        .unwrap();
-    c.start().unwrap();
+    let mut c = common::started(rt.builder("reaped").args(["true"]));
     c.wait().unwrap();
     // The pid may be reused by now; the container refuses to signal it.
     assert!(matches!(c.kill(libc::SIGKILL), Err(Error::State { .. })));

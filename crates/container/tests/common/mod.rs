@@ -103,3 +103,10 @@ pub fn exec_output(c: &mut Container, args: &[&str]) -> (ExitStatus, String) {
     std::io::Read::read_to_string(&mut std::fs::File::from(rd), &mut out).unwrap();
     (child.wait().unwrap(), out)
 }
+
+/// Builds, creates and starts a container.
+pub fn started(b: ContainerBuilder) -> Container {
+    let mut c = b.build().unwrap().create().unwrap();
+    c.start().unwrap();
+    c
+}
