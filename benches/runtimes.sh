@@ -8,7 +8,7 @@
 #   HULL=/path/to/hull COLD=0 benches/runtimes.sh
 #
 # Each runtime gets the bundle with an absolute cgroupsPath under a
-# bench-owned parent (removed at the end) and its own --root.
+# bench-owned parent (removed at the end) and its own --root on a tmpfs.
 #
 # crun refuses hybrid cgroup hosts ("cgroups in hybrid mode not
 # supported"): for crun only, this script hides the cgroup2 mount at
@@ -24,23 +24,29 @@ ROUNDS=${1:-30}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${HULL:-}" ]; then
     # A static binary: no dynamic loader and no libgcc_s at start-up
-    # (about 0.4 ms less per call here). The explicit --target keeps the
-    # flag off build scripts and proc-macros.
+    # (about 0.4 ms less per call here), built with the workspace's `dist`
+    # profile (LTO, one codegen unit, size-optimised: fewer page faults at
+    # every start). The explicit --target keeps the flag off build scripts
+    # and proc-macros.
     TARGET="$(uname -m)-unknown-linux-gnu"
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -q -p hull-cli \
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --profile dist -q -p hull-cli \
         --target "$TARGET" --manifest-path "$HERE/Cargo.toml"
-    HULL="${CARGO_TARGET_DIR:-$HERE/target}/$TARGET/release/hull"
+    HULL="${CARGO_TARGET_DIR:-$HERE/target}/$TARGET/dist/hull"
 fi
 COLD=${COLD:-1}
 WORK=$(mktemp -d /tmp/hull-bench-XXXXXX)
 CG=$(basename "$WORK")
+# The runtimes' state roots (--root) go on a tmpfs, as their defaults
+# (/run/runc, /run/crun, /run/hull) do on a usual host; here /run is on
+# disk, so /dev/shm is used. The bundle stays under /tmp.
+STATE=$(mktemp -d /dev/shm/hull-bench-XXXXXX)
 cleanup() {
     for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/unified/; do
         [ -d "$h$CG" ] || continue
         find "$h$CG" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true
         rmdir "$h$CG" 2>/dev/null || true
     done
-    rm -rf "$WORK"
+    rm -rf "$WORK" "$STATE"
 }
 trap cleanup EXIT INT TERM
 
@@ -60,9 +66,9 @@ s["linux"]["cgroupsPath"] = f"/{cg}/c"
 json.dump(s, open(p, "w"))
 PY
 
-python3 - "$HULL" "$WORK" "$ROUNDS" "$COLD" <<'PY'
+python3 - "$HULL" "$WORK" "$ROUNDS" "$COLD" "$STATE" <<'PY'
 import os, statistics, subprocess, sys, time
-hull, work, rounds, cold = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+hull, work, rounds, cold, state = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
 bundle = os.path.join(work, "bundle")
 
 def timed(argv):
@@ -78,7 +84,7 @@ def argv(rt, i):
     path = {"hull": hull, "runc": "/usr/sbin/runc", "crun": "/usr/bin/crun"}[rt]
     if not os.path.exists(path):
         path = subprocess.check_output(["sh", "-c", f"command -v {rt}"], text=True).strip()
-    return [path, "--root", os.path.join(work, f"state-{rt}"), "run", "--bundle", bundle, f"{rt}-{i}"]
+    return [path, "--root", os.path.join(state, rt), "run", "--bundle", bundle, f"{rt}-{i}"]
 
 # The crun helper: in a private mount namespace without the cgroup2 mount,
 # reads an argv per line, runs and times it, answers with milliseconds.

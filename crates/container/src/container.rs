@@ -326,7 +326,8 @@ impl Container {
             .new_namespaces(p.namespaces)
             .child_ops(p.ops)
             .current_dir(&c.cwd)
-            .init(c.init);
+            .init(c.init)
+            .loopback_up(p.loopback_up);
         if c.persist {
             let fifo = self.runtime_dir.join(store::GATE_FIFO);
             let io = |source| Error::RuntimeDir {

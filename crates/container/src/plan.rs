@@ -116,6 +116,9 @@ pub struct Plan {
     pub hostname: Option<String>,
     /// The child's steps, in order.
     pub ops: Vec<ChildOp>,
+    /// Bring up `lo` in the new network namespace, from the parent while
+    /// the child does its steps ([`hull_ns::Command::loopback_up`]).
+    pub loopback_up: bool,
 }
 
 const MS_NOSUID: u64 = libc::MS_NOSUID;
@@ -190,11 +193,9 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
             new_root: root.to_path_buf(),
         }
     });
-    // A new network namespace has only `lo`, down: bring it up, as
-    // Docker's `none` network does.
-    if config.namespaces.contains(Namespaces::NET) {
-        ops.push(ChildOp::LoopbackUp);
-    }
+    // A new network namespace has only `lo`, down: it is brought up (as
+    // Docker's `none` network does) by the parent, beside these steps.
+    let loopback_up = config.namespaces.contains(Namespaces::NET);
     // Writes to /proc go to the procfs mounted above, inside the container.
     for (k, v) in &config.sysctls {
         ops.push(ChildOp::WriteFile {
@@ -248,6 +249,7 @@ pub fn plan(config: &Config, host: &HostInfo, root: &Path, rootfs_mount: Option<
                 .unwrap_or_else(|| config.id.chars().take(64).collect())
         }),
         ops,
+        loopback_up,
     }
 }
 

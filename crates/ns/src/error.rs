@@ -158,6 +158,17 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// Bringing up the loopback interface of the child's new network
+    /// namespace, from the parent ([`Command::loopback_up`](crate::Command::loopback_up)), failed.
+    #[error("bring up lo in the network namespace of process {pid}: {source}")]
+    LoopbackUp {
+        /// The child.
+        pid: i32,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
     /// A step in the child failed before execve; the child exited.
     #[error("spawn {program}: {step}{}: {source}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
     Spawn {

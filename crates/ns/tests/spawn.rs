@@ -201,6 +201,46 @@ fn net_namespace_has_only_loopback() {
 }
 
 #[test]
+fn loopback_comes_up_from_the_parent_with_or_without_a_gate() {
+    require_root!();
+    let script = "ip -o link show lo";
+    // Gated: the parent's thread brings it up before spawn returns.
+    let mut cmd = sh(script);
+    cmd.new_namespaces(Namespaces::NET)
+        .loopback_up(true)
+        .start_gate(true)
+        .stdout(hull_ns::Stdio::Piped);
+    let mut child = cmd.spawn().unwrap();
+    child.start().unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(out.contains("<LOOPBACK,UP,LOWER_UP>"), "{out}");
+    // Without a gate the child does it itself, before execve.
+    let out = stdout_of(sh(script).new_namespaces(Namespaces::NET).loopback_up(true));
+    assert!(out.contains("<LOOPBACK,UP,LOWER_UP>"), "{out}");
+    // And without the option it stays down.
+    let out = stdout_of(sh(script).new_namespaces(Namespaces::NET));
+    assert!(!out.contains(",UP"), "{out}");
+}
+
+#[test]
+fn loopback_up_without_a_new_network_namespace_is_refused() {
+    let err = sh("true").loopback_up(true).spawn().unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::InvalidCommand {
+                field: "loopback_up",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("new network namespace"), "{err}");
+}
+
+#[test]
 fn mount_namespace_hides_its_mounts() {
     require_root!();
     let dir = tempdir("mnt");

@@ -1010,7 +1010,7 @@ unsafe fn remount_readonly(path: usize) -> isize {
 }
 
 /// SIOCGIFFLAGS then SIOCSIFFLAGS with IFF_UP on `lo`.
-fn loopback_up() -> isize {
+pub(super) fn loopback_up() -> isize {
     // struct ifreq: a 16-byte name, then a union whose first member is the
     // short flags; 40 bytes in all on x86_64.
     let mut ifr = [0u8; 40];

@@ -223,6 +223,7 @@ pub struct Command {
     cgroup_procs: Vec<PathBuf>,
     cgroup_tasks: Vec<PathBuf>,
     pass_fds: Vec<OwnedFd>,
+    loopback_up: bool,
 }
 
 impl fmt::Debug for Command {
@@ -277,6 +278,7 @@ impl Command {
             cgroup_procs: Vec::new(),
             cgroup_tasks: Vec::new(),
             pass_fds: Vec::new(),
+            loopback_up: false,
         }
     }
 
@@ -496,6 +498,20 @@ impl Command {
         self
     }
 
+    /// Brings the loopback interface of the child's new network namespace
+    /// up, as [`ChildOp::LoopbackUp`] does, but from a thread of this
+    /// process that enters the namespace while the child does its other
+    /// steps: on a machine with a spare CPU the ~0.2 ms the kernel takes
+    /// for it leaves the child's path. With a start gate
+    /// ([`Command::start_gate`], [`Command::start_gate_fifo`]) `spawn`
+    /// returns once both are done; without one, the program could start
+    /// first, so the child brings the interface up itself as its last
+    /// step. Needs a new network namespace ([`Namespaces::NET`]).
+    pub fn loopback_up(&mut self, yes: bool) -> &mut Command {
+        self.loopback_up = yes;
+        self
+    }
+
     /// Makes the child non-dumpable before it joins namespaces, so that
     /// processes already inside them cannot ptrace it or read its memory
     /// while it still holds the caller's state (needed when joining a
@@ -590,6 +606,12 @@ impl Command {
             if self.join[..i].iter().any(|b| b.kind() == a.kind()) {
                 return Err(self.invalid("join", format!("{} namespace joined twice", a.kind())));
             }
+        }
+        if self.loopback_up && !new.contains(Namespaces::NET) {
+            return Err(self.invalid(
+                "loopback_up",
+                "needs a new network namespace (it would change the caller's)",
+            ));
         }
         let uts = new.contains(Namespaces::UTS) || joined.contains(Namespaces::UTS);
         if (self.hostname.is_some() || self.domainname.is_some()) && !uts {
@@ -772,7 +794,16 @@ impl Command {
             sync = Some(sys::pipe().map_err(prep("create sync pipe"))?);
         }
 
-        let ops = crate::ops::prepare(&self.ops)?;
+        let gated = self.start_gate || self.gate_fifo.is_some();
+        // Without a gate the parent could finish after the program starts.
+        let lo_by_parent = self.loopback_up && gated;
+        let ops = if self.loopback_up && !gated {
+            let mut ops = self.ops.clone();
+            ops.push(ChildOp::LoopbackUp);
+            crate::ops::prepare(&ops)?
+        } else {
+            crate::ops::prepare(&self.ops)?
+        };
         let mut cgroup_tasks = Vec::with_capacity(self.cgroup_tasks.len());
         for path in &self.cgroup_tasks {
             let f = std::fs::OpenOptions::new()
@@ -973,19 +1004,35 @@ impl Command {
             program: program.clone(),
             source: Box::new(e),
         };
+        // Started once the child runs on (released), joined before return.
+        let mut lo_thread = None;
+        let start_lo = |lo_thread: &mut Option<_>| -> Result<()> {
+            if lo_by_parent && lo_thread.is_none() {
+                *lo_thread = Some(loopback_up_from_parent(pid).map_err(parent_failed)?);
+            }
+            Ok(())
+        };
         if !want_ready {
             parent_steps(pid).map_err(parent_failed)?;
             release(sync_wr.take()).map_err(prep("release child"))?;
+            start_lo(&mut lo_thread)?;
         }
         loop {
             match guard.next_report(&mut report_rd)? {
                 Report::Ready if sync_wr.is_some() => {
                     parent_steps(pid).map_err(parent_failed)?;
                     release(sync_wr.take()).map_err(prep("release child"))?;
+                    start_lo(&mut lo_thread)?;
                 }
                 Report::AtGate => break,
                 Report::Exec | Report::Ready => break,
             }
+        }
+        if let Some(t) = lo_thread {
+            let done = t
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("loopback thread panicked")));
+            done.map_err(|source| parent_failed(Error::LoopbackUp { pid, source }))?;
         }
         let pending = match (gate_wr, guard.prepared.take()) {
             (Some(gate), Some(prepared)) => Some(Pending {
@@ -1118,6 +1165,25 @@ fn read_record(f: &mut File) -> std::io::Result<Option<Record>> {
         }
     }
     Ok(Some(Record::from_bytes(&buf)))
+}
+
+/// Enters the child's network namespace from a new thread (setns changes
+/// only the calling thread's, and this one ends with the work) and brings
+/// its loopback interface up there.
+fn loopback_up_from_parent(pid: i32) -> Result<std::thread::JoinHandle<std::io::Result<()>>> {
+    let ns = NsFd::open(format!("/proc/{pid}/ns/net"))?;
+    std::thread::Builder::new()
+        .name("hull-ns-lo".into())
+        .spawn(move || {
+            ns.enter().map_err(std::io::Error::other)?;
+            let r = child::loopback_up();
+            if r < 0 {
+                let errno = i32::try_from(-r).unwrap_or(libc::EIO);
+                return Err(std::io::Error::from_raw_os_error(errno));
+            }
+            Ok(())
+        })
+        .map_err(|source| Error::LoopbackUp { pid, source })
 }
 
 fn write_cgroup_procs(dir: &OwnedFd, pid: i32) -> Result<()> {
