@@ -379,7 +379,9 @@ impl Cgroup {
                 });
             };
             let mut path = dir.join(&s.file);
-            if !path.exists() {
+            // Opened without a look first (one lookup, not two, per file).
+            let mut file = OpenOptions::new().write(true).open(&path);
+            if file.as_ref().is_err_and(|e| is_errno(e, libc::ENOENT)) {
                 // Kernels with BFQ but without CFQ spell the weights with bfq.
                 let alt = match s.file.as_str() {
                     "blkio.weight" => Some("blkio.bfq.weight"),
@@ -387,11 +389,14 @@ impl Cgroup {
                     _ => None,
                 };
                 match alt.map(|a| dir.join(a)) {
-                    Some(a) if a.exists() => path = a,
+                    Some(a) if a.exists() => {
+                        file = OpenOptions::new().write(true).open(&a);
+                        path = a;
+                    }
                     _ => return Err(Error::MissingControlFile { path }),
                 }
             }
-            match write_raw(&path, &s.value) {
+            match file.and_then(|mut f| f.write_all(s.value.as_bytes())) {
                 Ok(()) => {}
                 // v1 refuses memory.limit above memsw.limit: raise memsw first.
                 Err(e)
@@ -827,6 +832,13 @@ fn has_live_tasks(dir: &Path) -> bool {
 }
 
 fn remove_tree(dir: &Path) -> Result<()> {
+    // Most cgroups have no children: the directory itself first, without
+    // reading it (EBUSY if it has children or tasks).
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     for child in subdirs(dir) {
         remove_tree(&child)?;
     }

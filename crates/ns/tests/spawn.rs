@@ -225,6 +225,40 @@ fn loopback_comes_up_from_the_parent_with_or_without_a_gate() {
 }
 
 #[test]
+fn children_start_in_a_cgroup2_directory_on_a_hybrid_host_too() {
+    require_root!();
+    // The cgroup2 mount: the root on a v2 host, `unified` on a hybrid one.
+    let Some(root) = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|r| r.join("cgroup.procs").exists() && r.join("cgroup.subtree_control").exists())
+    else {
+        eprintln!("skipped: no cgroup2 mount");
+        return;
+    };
+    let dir = root.join(hull_testkit::unique_name("hull-ns-clone3-"));
+    std::fs::create_dir(&dir).unwrap();
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let mut failures = Vec::new();
+    for _ in 0..20 {
+        let fd: std::os::fd::OwnedFd = std::fs::File::open(&dir).unwrap().into();
+        match Command::new("cat")
+            .arg("/proc/self/cgroup")
+            .cgroup(fd)
+            .output()
+        {
+            Ok(out)
+                if out.status.success()
+                    && String::from_utf8_lossy(&out.stdout).contains(&format!("0::/{name}\n")) => {}
+            other => failures.push(format!("{other:?}")),
+        }
+    }
+    // Every child has exited: the cgroup is empty and can go.
+    std::fs::remove_dir(&dir).unwrap();
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+#[test]
 fn loopback_up_without_a_new_network_namespace_is_refused() {
     let err = sh("true").loopback_up(true).spawn().unwrap_err();
     assert!(
