@@ -8,10 +8,8 @@
 //!   default RLIMIT_NOFILE of 1024 applies when a spec sets none; runc
 //!   leaves the caller's).
 //! - mounts: only the points outside /sys/fs/cgroup are compared (runc
-//!   adds per-controller symlinks there), and /dev/null, zero, full,
-//!   random, urandom and tty are bound from the host by hull where runc
-//!   makes device nodes; per point, the topmost mount is compared (hull's
-//!   read-only bind is a second mount on the first).
+//!   adds per-controller symlinks there); per point, the topmost mount is
+//!   compared (hull's read-only bind is a second mount on the first).
 //! - capabilities: runc 1.1 asks for the ambient set without the
 //!   inheritable bits the kernel needs, so it ends up empty; hull raises
 //!   them (see `comparable`).
@@ -148,9 +146,7 @@ fn comparable(report: &Value, spec: &Value, case: &str, who: &str) -> Value {
     }
     let mounts: BTreeSet<String> = top
         .into_iter()
-        .filter(|(point, _)| {
-            !point.starts_with("/sys/fs/cgroup") && !HOST_DEVICES.contains(&point.as_str())
-        })
+        .filter(|(point, _)| !point.starts_with("/sys/fs/cgroup"))
         .map(|(point, ro)| format!("{point}{}", if ro { " ro" } else { "" }))
         .collect();
     let cgroups: BTreeSet<String> = report["cgroup"]
@@ -198,17 +194,6 @@ fn comparable(report: &Value, spec: &Value, case: &str, who: &str) -> Value {
 }
 
 type Edit = Box<dyn Fn(&mut Value)>;
-
-/// Device nodes hull binds from the host (runc makes them with mknod): as
-/// mount points, they differ deliberately.
-const HOST_DEVICES: &[&str] = &[
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/random",
-    "/dev/urandom",
-    "/dev/tty",
-];
 
 #[test]
 fn probe_reports_agree_with_runc_on_spec_variations() {

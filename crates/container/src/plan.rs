@@ -414,15 +414,34 @@ fn default_mounts(config: &Config, host: &HostInfo, ops: &mut Vec<ChildOp>) {
     if !host.cgroup_mounts.is_empty() {
         cgroup_fs(config, host, ops);
     }
-    // Device nodes are bind mounts of the host's (mknod is refused in a user
-    // namespace, and binding behaves the same everywhere).
-    for dev in ["null", "zero", "full", "random", "urandom", "tty"] {
+    // The default device nodes are made with mknod, as runc makes them; in
+    // a user namespace of its own, where mknod is refused, they are bind
+    // mounts of the host's. (Nodes are cheaper: six mounts fewer to make
+    // and to tear down, about 0.2 ms of a container's life.)
+    let own_userns = config.namespaces.contains(Namespaces::USER);
+    for (dev, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
         let target = r(&format!("dev/{dev}"));
-        ops.push(ChildOp::CreateFile {
-            path: target.clone(),
-            mode: 0o666,
-        });
-        ops.push(mount(&format!("/dev/{dev}"), target, None, MS_BIND, None));
+        if own_userns {
+            ops.push(ChildOp::CreateFile {
+                path: target.clone(),
+                mode: 0o666,
+            });
+            ops.push(mount(&format!("/dev/{dev}"), target, None, MS_BIND, None));
+        } else {
+            ops.push(ChildOp::CharDevice {
+                path: target,
+                mode: 0o666,
+                major,
+                minor,
+            });
+        }
     }
     // The terminal appears as /dev/console, as runc does, so that
     // ttyname() finds it inside.
@@ -648,6 +667,47 @@ mod tests {
 
     fn position(ops: &[ChildOp], f: impl Fn(&ChildOp) -> bool) -> usize {
         ops.iter().position(f).expect("op present")
+    }
+
+    #[test]
+    fn device_nodes_are_made_except_in_a_user_namespace_of_its_own() {
+        let null = |ops: &[ChildOp]| {
+            ops.iter()
+                .filter(|o| match o {
+                    ChildOp::CharDevice {
+                        path,
+                        major: 1,
+                        minor: 3,
+                        mode: 0o666,
+                    } => path == Path::new("dev/null"),
+                    ChildOp::Mount {
+                        source: Some(s), ..
+                    } => s == Path::new("/dev/null"),
+                    _ => false,
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let cfg = Container::builder("plain").build().unwrap();
+        let p = plan(&cfg, &host(), Path::new("/r"), None);
+        assert!(
+            matches!(null(&p.ops)[..], [ChildOp::CharDevice { .. }]),
+            "{:?}",
+            null(&p.ops)
+        );
+        let cfg = Container::builder("userns")
+            .id_maps(
+                hull_ns::IdMap::single(0, 100_000),
+                hull_ns::IdMap::single(0, 100_000),
+            )
+            .build()
+            .unwrap();
+        let p = plan(&cfg, &host(), Path::new("/r"), None);
+        assert!(
+            matches!(null(&p.ops)[..], [ChildOp::Mount { .. }]),
+            "{:?}",
+            null(&p.ops)
+        );
     }
 
     #[test]

@@ -76,6 +76,21 @@ pub enum ChildOp {
         /// Its mode.
         mode: u32,
     },
+    /// mknod(2) of a character device node with exactly `mode`'s
+    /// permission bits (the umask does not apply). An entry that exists
+    /// already is left as it is, as runc does. Needs CAP_MKNOD in the
+    /// initial user namespace (and the device cgroup's `m` access): a
+    /// container with a user namespace of its own binds nodes instead.
+    CharDevice {
+        /// The node.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// The device's major number.
+        major: u32,
+        /// The device's minor number.
+        minor: u32,
+    },
     /// symlink(2); an existing link is fine.
     Symlink {
         /// What the link points to.
@@ -251,6 +266,7 @@ pub(crate) mod code {
     pub const LOOPBACK_UP: u32 = 19;
     pub const SECCOMP: u32 = 20;
     pub const MOVE_ROOT: u32 = 21;
+    pub const CHAR_DEVICE: u32 = 22;
 }
 
 /// The raw form the child runs: an opcode and six machine words (pointers
@@ -375,6 +391,26 @@ pub(crate) fn prepare(ops: &[ChildOp]) -> Result<PreparedOps> {
                         code::CREATE_FILE
                     },
                     a: [c(path, s)?, u64::from(*mode), 0, 0, 0, 0],
+                    ..RawOp::default()
+                },
+                path.clone(),
+            ),
+            ChildOp::CharDevice {
+                path,
+                mode,
+                major,
+                minor,
+            } => (
+                RawOp {
+                    code: code::CHAR_DEVICE,
+                    a: [
+                        c(path, s)?,
+                        u64::from(*mode & 0o7777),
+                        libc::makedev(*major, *minor),
+                        0,
+                        0,
+                        0,
+                    ],
                     ..RawOp::default()
                 },
                 path.clone(),

@@ -851,6 +851,54 @@ fn child_ops_build_a_root_from_the_host() {
 }
 
 #[test]
+fn char_devices_get_exact_modes_and_existing_entries_stay() {
+    require_root!();
+    let dir = tempdir("chardev");
+    let target = dir.join("dev");
+    std::fs::create_dir(&target).unwrap();
+    let node = |name: &str, major, minor| hull_ns::ChildOp::CharDevice {
+        path: target.join(name),
+        mode: 0o666,
+        major,
+        minor,
+    };
+    // On a tmpfs in the child's own mount namespace. The caller's umask
+    // (022 here) would leave mknod's nodes at 644.
+    let out = stdout_of(
+        sh(&format!(
+            "cd {} && stat -c '%n %F %t:%T %a' null zero keep",
+            target.display()
+        ))
+        .new_namespaces(Namespaces::MNT)
+        .child_ops([
+            hull_ns::ChildOp::Mount {
+                source: Some("tmpfs".into()),
+                target: target.clone(),
+                fstype: Some("tmpfs".into()),
+                flags: 0,
+                data: None,
+                optional: false,
+            },
+            hull_ns::ChildOp::CreateFile {
+                path: target.join("keep"),
+                mode: 0o600,
+            },
+            node("null", 1, 3),
+            node("zero", 1, 5),
+            node("keep", 1, 3),
+        ]),
+    );
+    assert_eq!(
+        out,
+        "null character special file 1:3 666\nzero character special file 1:5 666\n\
+         keep regular empty file 0:0 600\n"
+    );
+    // The host's directory never saw them.
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn failing_child_op_names_its_path() {
     require_root!();
     let err = Command::new("true")

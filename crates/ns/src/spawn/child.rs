@@ -616,6 +616,7 @@ fn run_op(op: &RawOp, root_fd: i32) -> isize {
                 raw::syscall3(libc::SYS_close, fd as usize, 0, 0);
                 0
             }
+            code::CHAR_DEVICE => char_device(AT_FDCWD, a[0], a[1], a[2]),
             code::SYMLINK => ok_if_exists(raw::syscall3(libc::SYS_symlinkat, a[0], AT_FDCWD, a[1])),
             code::WRITE_FILE => {
                 let flags = libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NOFOLLOW;
@@ -898,7 +899,11 @@ fn run_op_in_root(op: &RawOp, a: &[usize; 6], root_fd: i32) -> Option<isize> {
     let target = match op.code {
         code::MOUNT => a[1],
         code::SYMLINK => a[1],
-        code::MKDIR | code::CREATE_FILE | code::WRITE_FILE | code::READONLY_PATH => a[0],
+        code::MKDIR
+        | code::CREATE_FILE
+        | code::CHAR_DEVICE
+        | code::WRITE_FILE
+        | code::READONLY_PATH => a[0],
         _ => return None,
     };
     if !is_relative(target) {
@@ -950,6 +955,7 @@ fn run_op_in_root(op: &RawOp, a: &[usize; 6], root_fd: i32) -> Option<isize> {
                     code::SYMLINK => {
                         ok_if_exists(raw::syscall3(libc::SYS_symlinkat, a[0], dir, name))
                     }
+                    code::CHAR_DEVICE => char_device(dir, name, a[1], a[2]),
                     code::CREATE_FILE => {
                         let flags = libc::O_CREAT
                             | libc::O_WRONLY
@@ -983,6 +989,25 @@ fn run_op_in_root(op: &RawOp, a: &[usize; 6], root_fd: i32) -> Option<isize> {
         }
     };
     Some(r)
+}
+
+/// mknodat(2) of a character device, then fchmodat(2) to the exact
+/// permission bits (mknod applies the umask); an existing entry is left.
+///
+/// # Safety
+/// `name` points to a NUL-terminated path; `dir` is an fd or AT_FDCWD.
+unsafe fn char_device(dir: usize, name: usize, perm: usize, dev: usize) -> isize {
+    let mode = libc::S_IFCHR as usize | perm;
+    // SAFETY: the caller's path; integers.
+    let r = unsafe { raw::syscall6(libc::SYS_mknodat, dir, name, mode, dev, 0, 0) };
+    if r == -(libc::EEXIST as isize) {
+        return 0;
+    }
+    if r < 0 {
+        return r;
+    }
+    // SAFETY: as above; the node was made by this call, not followed.
+    unsafe { raw::syscall6(libc::SYS_fchmodat, dir, name, perm, 0, 0, 0) }
 }
 
 /// Remounts a bind mount read-only, keeping the flags a user namespace may
