@@ -50,6 +50,13 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# hull is timed as installed (copied, as `cargo install` and packages put
+# runc and crun in place): a file fresh from the linker sits in the page
+# cache in small pieces, and starting it takes more page faults (about
+# 0.4 ms more per run here).
+install -m 755 "$HULL" "$WORK/hull"
+HULL="$WORK/hull"
+
 mkdir -p "$WORK/bundle/rootfs/bin" "$WORK/bundle/rootfs/proc" "$WORK/bundle/rootfs/dev" \
          "$WORK/bundle/rootfs/sys" "$WORK/bundle/rootfs/tmp"
 cp /bin/busybox "$WORK/bundle/rootfs/bin/busybox"
