@@ -371,6 +371,9 @@ impl Cgroup {
             }
         }
         let mut i = 0;
+        // The file last written, kept open for the next setting of the same
+        // file (device rules come one per write, a dozen in a row).
+        let mut last: Option<(PathBuf, File)> = None;
         while i < settings.len() {
             let s = &settings[i];
             let Some(dir) = self.dir_of(s.controller) else {
@@ -380,7 +383,10 @@ impl Cgroup {
             };
             let mut path = dir.join(&s.file);
             // Opened without a look first (one lookup, not two, per file).
-            let mut file = OpenOptions::new().write(true).open(&path);
+            let mut file = match last.take() {
+                Some((p, f)) if p == path => Ok(f),
+                _ => OpenOptions::new().write(true).open(&path),
+            };
             if file.as_ref().is_err_and(|e| is_errno(e, libc::ENOENT)) {
                 // Kernels with BFQ but without CFQ spell the weights with bfq.
                 let alt = match s.file.as_str() {
@@ -396,8 +402,9 @@ impl Cgroup {
                     _ => return Err(Error::MissingControlFile { path }),
                 }
             }
-            match file.and_then(|mut f| f.write_all(s.value.as_bytes())) {
-                Ok(()) => {}
+            let written = file.and_then(|mut f| f.write_all(s.value.as_bytes()).map(|()| f));
+            match written {
+                Ok(f) => last = Some((path, f)),
                 // v1 refuses memory.limit above memsw.limit: raise memsw first.
                 Err(e)
                     if is_errno(&e, libc::EINVAL)

@@ -34,17 +34,23 @@ pub struct HostInfo {
 impl HostInfo {
     /// Looks at the host for what `config` needs.
     pub fn detect(config: &Config) -> HostInfo {
+        // Only a root made from the host's /usr needs these two.
+        let host_root = matches!(config.rootfs, Rootfs::Host);
         let usr_dirs = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]
             .iter()
-            .filter(|d| Path::new("/usr").join(d).is_dir())
+            .filter(|d| host_root && Path::new("/usr").join(d).is_dir())
             .map(|d| d.to_string())
             .collect();
-        let resolv_conf = std::fs::read_to_string("/etc/resolv.conf")
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("nameserver 127."))
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let resolv_conf = if host_root {
+            std::fs::read_to_string("/etc/resolv.conf")
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("nameserver 127."))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        } else {
+            String::new()
+        };
         let bind_source_is_dir = config
             .mounts
             .iter()
