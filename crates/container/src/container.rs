@@ -178,32 +178,53 @@ impl Container {
         Ok(container)
     }
 
-    /// Creates the cgroup and applies the limits, before the process exists.
-    fn make_cgroup(&mut self) -> Result<()> {
-        let Some(parent) = &self.config.cgroup_parent else {
-            return Ok(());
-        };
-        let id = self.config.id.clone();
-        let cg_err = |source| Error::Cgroup {
-            id: id.clone(),
-            source,
-        };
-        let layout = host_layout().map_err(cg_err)?;
-        let path = match &self.config.cgroup_path {
+    /// The cgroup's path (relative to each hierarchy's root), if it has one.
+    fn cgroup_path(&self) -> Option<String> {
+        let parent = self.config.cgroup_parent.as_ref()?;
+        Some(match &self.config.cgroup_path {
             Some(p) => p.clone(),
             None => format!("{}/{}", parent.trim_end_matches('/'), self.config.id),
+        })
+    }
+
+    /// Starts making the cgroup and applying the limits, before the process
+    /// exists, on a thread: mkdir in nine v1 hierarchies is kernel work of
+    /// a few hundred microseconds that a second CPU does while this one
+    /// plans the child. [`PendingCgroup::wait`] takes the result; dropping
+    /// it waits too (and removes the cgroup), so nothing outlives an error.
+    fn start_cgroup(&self) -> Result<PendingCgroup> {
+        let Some(path) = self.cgroup_path() else {
+            return Ok(PendingCgroup(None));
         };
-        let cg = match &self.config.cgroup_controllers {
-            Some(set) => hull_cgroup::Cgroup::create_with(&layout, &path, set),
-            None => hull_cgroup::Cgroup::create(&layout, &path),
-        }
-        .map_err(cg_err)?;
-        // Held from here on: dropping it on an error removes it again.
-        self.cgroup = Some(cg);
-        if let (Some(cg), Some(r)) = (&self.cgroup, &self.config.resources) {
-            cg.apply(r).map_err(cg_err)?;
-        }
-        Ok(())
+        let id = self.config.id.clone();
+        let layout = host_layout().map_err(|source| Error::Cgroup {
+            id: id.clone(),
+            source,
+        })?;
+        let controllers = self.config.cgroup_controllers.clone();
+        let resources = self.config.resources.clone();
+        let make = move || -> hull_cgroup::Result<hull_cgroup::Cgroup> {
+            let cg = match &controllers {
+                Some(set) => hull_cgroup::Cgroup::create_with(&layout, &path, set),
+                None => hull_cgroup::Cgroup::create(&layout, &path),
+            }?;
+            // On an error `cg` drops here, which removes it again.
+            if let Some(r) = &resources {
+                cg.apply(r)?;
+            }
+            Ok(cg)
+        };
+        let handle = std::thread::Builder::new()
+            .name("hull-cgroup".into())
+            .spawn(make)
+            .map_err(|e| Error::Cgroup {
+                id: id.clone(),
+                source: hull_cgroup::Error::Create {
+                    path: PathBuf::from("(a thread to make the cgroup)"),
+                    source: e,
+                },
+            })?;
+        Ok(PendingCgroup(Some((id, handle))))
     }
 
     /// The step that mounts an overlay rootfs inside the container's own
@@ -292,16 +313,22 @@ impl Container {
     }
 
     fn spawn(&mut self, stdio: [Stdio; 3]) -> Result<()> {
-        self.make_cgroup()?;
+        let pending_cgroup = self.start_cgroup()?;
         let overlay = self.overlay_op()?;
         let net_config = self.prepare_network()?;
         let c = net_config.as_ref().unwrap_or(&self.config);
         let mut host = HostInfo::detect(c);
-        host.cgroup_v2_dir = self
-            .cgroup
-            .as_ref()
-            .and_then(|cg| cg.v2_dir())
-            .map(Path::to_path_buf);
+        // Where the cgroup's v2 directory will be (it may not exist yet).
+        host.cgroup_v2_dir = match (self.cgroup_path(), host_layout()) {
+            (Some(path), Ok(layout)) => match (
+                layout.v2_hierarchy(),
+                hull_cgroup::cgroup::normalize_path(&path),
+            ) {
+                (Some(v2), Ok(rel)) => Some(v2.mount_point.join(rel)),
+                _ => None,
+            },
+            _ => None,
+        };
         let mut pty = None;
         if c.terminal {
             let (master, slave, n) = open_pty().map_err(|source| Error::Terminal {
@@ -349,7 +376,9 @@ impl Container {
         if let (Some(u), Some(g)) = (&c.uid_map, &c.gid_map) {
             cmd.uid_map(u.clone()).gid_map(g.clone());
         }
-        if let Some(cg) = &self.cgroup {
+        // Held from here on: on an error it drops, which removes it again.
+        let cgroup = pending_cgroup.wait()?;
+        if let Some(cg) = &cgroup {
             place_in_cgroup(&mut cmd, cg, &c.id)?;
         }
         if let NetworkMode::Join(path) = &c.network {
@@ -382,6 +411,7 @@ impl Container {
         })?;
         let pid = child.id();
         self.child = Some(child);
+        self.cgroup = cgroup;
         // The child waits at its start gate: wire its network now.
         self.attach_network(pid)?;
         Ok(())
@@ -1131,6 +1161,38 @@ fn place_in_cgroup(cmd: &mut Command, cg: &hull_cgroup::Cgroup, id: &str) -> Res
 
 /// The host's cgroup layout, detected once per process (mounts of cgroup
 /// file systems do not move under a running runtime).
+/// A cgroup being made on a thread ([`Container::start_cgroup`]).
+struct PendingCgroup(Option<(String, CgroupThread)>);
+
+type CgroupThread = std::thread::JoinHandle<hull_cgroup::Result<hull_cgroup::Cgroup>>;
+
+impl PendingCgroup {
+    /// The cgroup, once made (`None` for a container without one).
+    fn wait(mut self) -> Result<Option<hull_cgroup::Cgroup>> {
+        let Some((id, thread)) = self.0.take() else {
+            return Ok(None);
+        };
+        let made = thread.join().unwrap_or_else(|_| {
+            Err(hull_cgroup::Error::Create {
+                path: PathBuf::from("(the cgroup thread panicked)"),
+                source: std::io::Error::other("panic"),
+            })
+        });
+        made.map(Some)
+            .map_err(|source| Error::Cgroup { id, source })
+    }
+}
+
+impl Drop for PendingCgroup {
+    /// Waits for the thread, so that the cgroup it made is removed (the
+    /// result drops) before an error goes further.
+    fn drop(&mut self) {
+        if let Some((_, thread)) = self.0.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 fn host_layout() -> hull_cgroup::Result<hull_cgroup::Layout> {
     use std::sync::OnceLock;
     static LAYOUT: OnceLock<hull_cgroup::Layout> = OnceLock::new();

@@ -127,6 +127,45 @@ fn limits_reach_the_container_and_its_cgroup_is_removed() {
 }
 
 #[test]
+fn a_cgroup_that_cannot_be_made_is_a_typed_error_and_leaves_nothing() {
+    require_root!();
+    let sb = Sandbox::new();
+    let before = Snapshot::take();
+    // CPU 4095 is on no machine this runs on: applying the limits fails
+    // after the directories exist (the cgroup is made on a thread while
+    // the child is planned), and they must go again.
+    let resources = Resources::builder().cpus("4095").unwrap().build().unwrap();
+    let err = sb
+        .builder("nocpu")
+        .resources(resources)
+        .args(["true"])
+        .build()
+        .unwrap()
+        .create()
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            hull_container::Error::Cgroup {
+                source: hull_cgroup::Error::CpusetOutOfRange { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("nocpu"), "{err}");
+    for root in sb.cgroup_roots() {
+        assert!(
+            !root.join("nocpu").exists(),
+            "{} left behind",
+            root.display()
+        );
+    }
+    assert!(!sb.dir.join("run/nocpu").exists());
+    before.assert_no_leaks(&[]);
+}
+
+#[test]
 fn fork_past_pids_limit_fails_inside() {
     require_root!();
     let sb = Sandbox::new();
