@@ -126,6 +126,10 @@ const USAGE: &str =
 commands: create start run state kill delete list ps pause resume exec events update spec features";
 
 fn main() {
+    // One malloc arena: the short-lived helper threads (cgroup, lo) would
+    // each map and fault in an arena of their own otherwise.
+    // SAFETY: mallopt with an integer parameter, before any thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut log = log::Log {
         file: None,
