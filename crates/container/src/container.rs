@@ -1159,8 +1159,6 @@ fn place_in_cgroup(cmd: &mut Command, cg: &hull_cgroup::Cgroup, id: &str) -> Res
     Ok(())
 }
 
-/// The host's cgroup layout, detected once per process (mounts of cgroup
-/// file systems do not move under a running runtime).
 /// A cgroup being made on a thread ([`Container::start_cgroup`]).
 struct PendingCgroup(Option<(String, CgroupThread)>);
 
@@ -1193,6 +1191,8 @@ impl Drop for PendingCgroup {
     }
 }
 
+/// The host's cgroup layout, detected once per process (mounts of cgroup
+/// file systems do not move under a running runtime).
 fn host_layout() -> hull_cgroup::Result<hull_cgroup::Layout> {
     use std::sync::OnceLock;
     static LAYOUT: OnceLock<hull_cgroup::Layout> = OnceLock::new();

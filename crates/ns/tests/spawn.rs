@@ -241,7 +241,14 @@ fn children_start_in_a_cgroup2_directory_on_a_hybrid_host_too() {
     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
     let mut failures = Vec::new();
     for _ in 0..20 {
-        let fd: std::os::fd::OwnedFd = std::fs::File::open(&dir).unwrap().into();
+        // No unwrap before the cgroup is removed: a failure is collected.
+        let fd: std::os::fd::OwnedFd = match std::fs::File::open(&dir) {
+            Ok(f) => f.into(),
+            Err(e) => {
+                failures.push(format!("open {}: {e}", dir.display()));
+                continue;
+            }
+        };
         match Command::new("cat")
             .arg("/proc/self/cgroup")
             .cgroup(fd)
