@@ -178,29 +178,35 @@ impl Container {
         Ok(container)
     }
 
-    /// The cgroup's path (relative to each hierarchy's root), if it has one.
-    fn cgroup_path(&self) -> Option<String> {
-        let parent = self.config.cgroup_parent.as_ref()?;
-        Some(match &self.config.cgroup_path {
-            Some(p) => p.clone(),
-            None => format!("{}/{}", parent.trim_end_matches('/'), self.config.id),
-        })
-    }
-
     /// Starts making the cgroup and applying the limits, before the process
     /// exists, on a thread: mkdir in nine v1 hierarchies is kernel work of
     /// a few hundred microseconds that a second CPU does while this one
     /// plans the child. [`PendingCgroup::wait`] takes the result; dropping
     /// it waits too (and removes the cgroup), so nothing outlives an error.
     fn start_cgroup(&self) -> Result<PendingCgroup> {
-        let Some(path) = self.cgroup_path() else {
-            return Ok(PendingCgroup(None));
+        let Some(parent) = &self.config.cgroup_parent else {
+            return Ok(PendingCgroup {
+                thread: None,
+                v2_dir: None,
+            });
+        };
+        let path = match &self.config.cgroup_path {
+            Some(p) => p.clone(),
+            None => format!("{}/{}", parent.trim_end_matches('/'), self.config.id),
         };
         let id = self.config.id.clone();
         let layout = host_layout().map_err(|source| Error::Cgroup {
             id: id.clone(),
             source,
         })?;
+        // Where its v2 directory will be, for the plan (not made yet).
+        let v2_dir = match (
+            layout.v2_hierarchy(),
+            hull_cgroup::cgroup::normalize_path(&path),
+        ) {
+            (Some(v2), Ok(rel)) => Some(v2.mount_point.join(rel)),
+            _ => None,
+        };
         let controllers = self.config.cgroup_controllers.clone();
         let resources = self.config.resources.clone();
         let make = move || -> hull_cgroup::Result<hull_cgroup::Cgroup> {
@@ -224,7 +230,10 @@ impl Container {
                     source: e,
                 },
             })?;
-        Ok(PendingCgroup(Some((id, handle))))
+        Ok(PendingCgroup {
+            thread: Some((id, handle)),
+            v2_dir,
+        })
     }
 
     /// The step that mounts an overlay rootfs inside the container's own
@@ -318,17 +327,7 @@ impl Container {
         let net_config = self.prepare_network()?;
         let c = net_config.as_ref().unwrap_or(&self.config);
         let mut host = HostInfo::detect(c);
-        // Where the cgroup's v2 directory will be (it may not exist yet).
-        host.cgroup_v2_dir = match (self.cgroup_path(), host_layout()) {
-            (Some(path), Ok(layout)) => match (
-                layout.v2_hierarchy(),
-                hull_cgroup::cgroup::normalize_path(&path),
-            ) {
-                (Some(v2), Ok(rel)) => Some(v2.mount_point.join(rel)),
-                _ => None,
-            },
-            _ => None,
-        };
+        host.cgroup_v2_dir = pending_cgroup.v2_dir.clone();
         let mut pty = None;
         if c.terminal {
             let (master, slave, n) = open_pty().map_err(|source| Error::Terminal {
@@ -1160,14 +1159,19 @@ fn place_in_cgroup(cmd: &mut Command, cg: &hull_cgroup::Cgroup, id: &str) -> Res
 }
 
 /// A cgroup being made on a thread ([`Container::start_cgroup`]).
-struct PendingCgroup(Option<(String, CgroupThread)>);
+struct PendingCgroup {
+    /// The container's id and the thread.
+    thread: Option<(String, CgroupThread)>,
+    /// Where the cgroup's v2 directory will be.
+    v2_dir: Option<PathBuf>,
+}
 
 type CgroupThread = std::thread::JoinHandle<hull_cgroup::Result<hull_cgroup::Cgroup>>;
 
 impl PendingCgroup {
     /// The cgroup, once made (`None` for a container without one).
     fn wait(mut self) -> Result<Option<hull_cgroup::Cgroup>> {
-        let Some((id, thread)) = self.0.take() else {
+        let Some((id, thread)) = self.thread.take() else {
             return Ok(None);
         };
         let made = thread.join().unwrap_or_else(|_| {
@@ -1185,7 +1189,7 @@ impl Drop for PendingCgroup {
     /// Waits for the thread, so that the cgroup it made is removed (the
     /// result drops) before an error goes further.
     fn drop(&mut self) {
-        if let Some((_, thread)) = self.0.take() {
+        if let Some((_, thread)) = self.thread.take() {
             let _ = thread.join();
         }
     }

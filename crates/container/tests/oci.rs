@@ -47,21 +47,12 @@ fn runc_default_config_runs_with_a_terminal() {
         eprintln!("skipped: busybox-static not installed");
         return;
     };
-    let mut spec: Spec = serde_json::from_str(RUNC_SPEC).unwrap();
-    let mut process = spec.process().clone().unwrap();
-    process.set_args(Some(vec![
-        "sh".into(),
-        "-c".into(),
-        "hostname; id -u; tty; grep -c . /proc/self/mounts >/dev/null && echo mounts; echo x > /dev/null && echo null-ok; grep CapAmb /proc/self/status".into(),
-    ]));
-    spec.set_process(Some(process));
-    let id = b.0.file_name().unwrap().to_string_lossy().into_owned();
-    let cfg = Container::from_oci(&id, &spec, &b.0)
-        .unwrap()
-        .cgroup_path(format!("{id}/c"))
-        .runtime_root(b.0.join("run"))
-        .build()
-        .unwrap();
+    let spec: Spec = serde_json::from_str(RUNC_SPEC).unwrap();
+    let cfg = config(
+        &b,
+        spec,
+        "hostname; id -u; tty; grep -c . /proc/self/mounts >/dev/null && echo mounts; echo x > /dev/null && echo null-ok; grep CapAmb /proc/self/status",
+    );
     let mut c = cfg.create().unwrap();
     let master = c.take_terminal().expect("terminal");
     c.start().unwrap();
@@ -91,6 +82,21 @@ fn runc_default_config_runs_with_a_terminal() {
     assert!(text.contains("CapAmb:\t0000000020000420"), "{text}");
 }
 
+/// The bundle's configuration from `spec`, running `sh -c script`, with
+/// the bundle's own cgroup path and runtime directory.
+fn config(b: &Bundle, mut spec: Spec, script: &str) -> hull_container::Config {
+    let mut process = spec.process().clone().unwrap();
+    process.set_args(Some(vec!["sh".into(), "-c".into(), script.into()]));
+    spec.set_process(Some(process));
+    let id = b.0.file_name().unwrap().to_string_lossy().into_owned();
+    Container::from_oci(&id, &spec, &b.0)
+        .unwrap()
+        .cgroup_path(format!("{id}/c"))
+        .runtime_root(b.0.join("run"))
+        .build()
+        .unwrap()
+}
+
 fn with_seccomp(json: &str) -> Spec {
     let mut v: serde_json::Value = serde_json::from_str(RUNC_SPEC).unwrap();
     v["linux"]["seccomp"] = serde_json::from_str(json).unwrap();
@@ -107,7 +113,7 @@ fn seccomp_profile_from_the_spec_is_enforced() {
         eprintln!("skipped: busybox-static not installed");
         return;
     };
-    let mut spec = with_seccomp(
+    let spec = with_seccomp(
         r#"{"defaultAction": "SCMP_ACT_ALLOW",
             "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
             "syscalls": [
@@ -116,20 +122,11 @@ fn seccomp_profile_from_the_spec_is_enforced() {
                "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}
             ]}"#,
     );
-    let mut process = spec.process().clone().unwrap();
-    process.set_args(Some(vec![
-        "sh".into(),
-        "-c".into(),
-        "mkdir /tmp/d 2>&1; grep Seccomp: /proc/self/status".into(),
-    ]));
-    spec.set_process(Some(process));
-    let id = b.0.file_name().unwrap().to_string_lossy().into_owned();
-    let cfg = Container::from_oci(&id, &spec, &b.0)
-        .unwrap()
-        .cgroup_path(format!("{id}/c"))
-        .runtime_root(b.0.join("run"))
-        .build()
-        .unwrap();
+    let cfg = config(
+        &b,
+        spec,
+        "mkdir /tmp/d 2>&1; grep Seccomp: /proc/self/status",
+    );
     let (rd, wr) = std::io::pipe().unwrap();
     let mut c = Container::create_with_stdio(
         cfg,

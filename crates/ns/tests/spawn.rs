@@ -871,38 +871,40 @@ fn char_devices_get_exact_modes_and_existing_entries_stay() {
     };
     // On a tmpfs in the child's own mount namespace. The caller's umask
     // (022 here) would leave mknod's nodes at 644.
-    let out = stdout_of(
-        sh(&format!(
-            "cd {} && stat -c '%n %F %t:%T %a' null zero keep",
-            target.display()
-        ))
-        .new_namespaces(Namespaces::MNT)
-        .child_ops([
-            hull_ns::ChildOp::Mount {
-                source: Some("tmpfs".into()),
-                target: target.clone(),
-                fstype: Some("tmpfs".into()),
-                flags: 0,
-                data: None,
-                optional: false,
-            },
-            hull_ns::ChildOp::CreateFile {
-                path: target.join("keep"),
-                mode: 0o600,
-            },
-            node("null", 1, 3),
-            node("zero", 1, 5),
-            node("keep", 1, 3),
-        ]),
-    );
+    let out = sh(&format!(
+        "cd {} && stat -c '%n %F %t:%T %a' null zero keep",
+        target.display()
+    ))
+    .new_namespaces(Namespaces::MNT)
+    .child_ops([
+        hull_ns::ChildOp::Mount {
+            source: Some("tmpfs".into()),
+            target: target.clone(),
+            fstype: Some("tmpfs".into()),
+            flags: 0,
+            data: None,
+            optional: false,
+        },
+        hull_ns::ChildOp::CreateFile {
+            path: target.join("keep"),
+            mode: 0o600,
+        },
+        node("null", 1, 3),
+        node("zero", 1, 5),
+        node("keep", 1, 3),
+    ])
+    .output();
+    // The host's directory never saw them; it goes before any assertion.
+    let on_host = std::fs::read_dir(&target).map(|d| d.count());
+    std::fs::remove_dir_all(&dir).unwrap();
+    let out = out.expect("spawn");
+    assert!(out.status.success(), "{out:?}");
     assert_eq!(
-        out,
+        String::from_utf8_lossy(&out.stdout),
         "null character special file 1:3 666\nzero character special file 1:5 666\n\
          keep regular empty file 0:0 600\n"
     );
-    // The host's directory never saw them.
-    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(on_host.ok(), Some(0));
 }
 
 #[test]
