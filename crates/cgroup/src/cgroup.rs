@@ -96,7 +96,7 @@ pub fn normalize_path(path: &str) -> Result<String> {
 }
 
 pub(crate) fn read_file(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Read {
+    crate::sys::read_kernel_file(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })
@@ -824,7 +824,7 @@ fn subdirs(d: &Path) -> Vec<PathBuf> {
 }
 
 fn is_zombie(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+    match crate::sys::read_kernel_file(format!("/proc/{pid}/stat")) {
         // The state follows the last ')' (the command name may contain one).
         Ok(s) => s
             .rsplit_once(')')

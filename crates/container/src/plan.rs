@@ -60,7 +60,7 @@ impl HostInfo {
             })
             .collect();
         let cgroup_mounts = if config.mount_cgroups {
-            cgroup_mounts(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
+            cgroup_mounts(&crate::store::read_proc("/proc/self/mountinfo").unwrap_or_default())
         } else {
             Vec::new()
         };
