@@ -25,6 +25,9 @@
 //!   (no session keyring is made).
 
 #![deny(unsafe_op_in_unsafe_fn)]
+// The C `main` below replaces Rust's start-up (see there); the test
+// harness keeps its own.
+#![cfg_attr(not(test), no_main)]
 
 mod args;
 mod commands;
@@ -125,7 +128,21 @@ const USAGE: &str =
     "usage: hull [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND [flags] ID
 commands: create start run state kill delete list ps pause resume exec events update spec features";
 
-fn main() {
+/// The process entry point, called by the C library in place of Rust's
+/// start-up code. hull is started for every container operation, so it
+/// skips what that code does and hull does not need: reading
+/// /proc/self/maps to find the main thread's stack and mapping an
+/// alternate signal stack, for each thread, to turn a stack overflow into a
+/// message (an overflow is a plain SIGSEGV here). It keeps the two things
+/// that matter: fds 0-2 are made valid (so no file the runtime opens can
+/// become its stdout), and SIGPIPE is ignored (a closed pipe is an EPIPE
+/// error, not a silent death). `std::env::args` still works: the standard
+/// library reads the arguments from the C library's start-up on Linux.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    standard_fds_open();
+    // SAFETY: setting a signal's disposition to SIG_IGN, before any thread.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     // One malloc arena: the short-lived helper threads (cgroup, lo) would
     // each map and fault in an arena of their own otherwise.
     // SAFETY: mallopt with an integer parameter, before any thread exists.
@@ -144,6 +161,32 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Opens /dev/null on any of fds 0, 1 and 2 that is closed, as Rust's
+/// start-up does: one poll(2) finds them.
+fn standard_fds_open() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: poll on a live array of three pollfds, without waiting.
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) };
+    for p in fds {
+        let closed = if r >= 0 {
+            p.revents & libc::POLLNVAL != 0
+        } else {
+            // SAFETY: F_GETFD on a number that may not be an open fd.
+            unsafe { libc::fcntl(p.fd, libc::F_GETFD) == -1 }
+        };
+        if closed {
+            // The lowest free number, which is this one: the others below
+            // it are open by now. Left open for the life of the process.
+            // SAFETY: a static NUL-terminated path.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
 }
 
 fn real_main(argv: &[String], log: &mut log::Log) -> Result<i32, Error> {
