@@ -3,6 +3,7 @@
 use std::fmt;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hull_ns::{Child, Command, ExitStatus, Namespaces, NsFd, Stdio};
@@ -181,12 +182,14 @@ impl Container {
     /// Starts making the cgroup and applying the limits, before the process
     /// exists, on a thread: mkdir in nine v1 hierarchies is kernel work of
     /// a few hundred microseconds that a second CPU does while this one
-    /// plans the child. [`PendingCgroup::wait`] takes the result; dropping
-    /// it waits too (and removes the cgroup), so nothing outlives an error.
+    /// plans the child. [`PendingCgroup::wait`] takes the result, or does
+    /// the work itself if the thread has not begun it; dropping it waits
+    /// for a thread that has (and removes the cgroup), so nothing outlives
+    /// an error.
     fn start_cgroup(&self) -> Result<PendingCgroup> {
         let Some(parent) = &self.config.cgroup_parent else {
             return Ok(PendingCgroup {
-                thread: None,
+                job: None,
                 v2_dir: None,
             });
         };
@@ -220,20 +223,7 @@ impl Container {
             }
             Ok(cg)
         };
-        let handle = std::thread::Builder::new()
-            .name("hull-cgroup".into())
-            .spawn(make)
-            .map_err(|e| Error::Cgroup {
-                id: id.clone(),
-                source: hull_cgroup::Error::Create {
-                    path: PathBuf::from("(a thread to make the cgroup)"),
-                    source: e,
-                },
-            })?;
-        Ok(PendingCgroup {
-            thread: Some((id, handle)),
-            v2_dir,
-        })
+        Ok(PendingCgroup::start(id, v2_dir, Box::new(make)))
     }
 
     /// The step that mounts an overlay rootfs inside the container's own
@@ -1160,37 +1150,77 @@ fn place_in_cgroup(cmd: &mut Command, cg: &hull_cgroup::Cgroup, id: &str) -> Res
 
 /// A cgroup being made on a thread ([`Container::start_cgroup`]).
 struct PendingCgroup {
-    /// The container's id and the thread.
-    thread: Option<(String, CgroupThread)>,
+    /// The container's id, the job (until someone takes it) and the thread
+    /// (none if it could not be started: `wait` runs the job then).
+    job: Option<(String, CgroupJob, Option<CgroupThread>)>,
     /// Where the cgroup's v2 directory will be.
     v2_dir: Option<PathBuf>,
 }
 
-type CgroupThread = std::thread::JoinHandle<hull_cgroup::Result<hull_cgroup::Cgroup>>;
+type MakeCgroup = Box<dyn FnOnce() -> hull_cgroup::Result<hull_cgroup::Cgroup> + Send>;
+type CgroupJob = Arc<Mutex<Option<MakeCgroup>>>;
+type CgroupThread = std::thread::JoinHandle<Option<hull_cgroup::Result<hull_cgroup::Cgroup>>>;
+
+/// Takes the job if no one has yet.
+fn take_job(job: &CgroupJob) -> Option<MakeCgroup> {
+    job.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
 
 impl PendingCgroup {
-    /// The cgroup, once made (`None` for a container without one).
+    /// Starts `make` on a thread. Whoever comes first runs it: the thread,
+    /// or [`PendingCgroup::wait`] when the thread has not been scheduled yet
+    /// (on a busy machine it may not get a CPU before the spawn needs the
+    /// cgroup), or could not be started.
+    fn start(id: String, v2_dir: Option<PathBuf>, make: MakeCgroup) -> PendingCgroup {
+        let job: CgroupJob = Arc::new(Mutex::new(Some(make)));
+        let theirs = Arc::clone(&job);
+        let thread = std::thread::Builder::new()
+            .name("hull-cgroup".into())
+            .spawn(move || take_job(&theirs).map(|make| make()))
+            .ok();
+        PendingCgroup {
+            job: Some((id, job, thread)),
+            v2_dir,
+        }
+    }
+
+    /// The cgroup, once made (`None` for a container without one): made
+    /// here if the thread has not started on it, else the thread's.
     fn wait(mut self) -> Result<Option<hull_cgroup::Cgroup>> {
-        let Some((id, thread)) = self.thread.take() else {
+        let Some((id, job, thread)) = self.job.take() else {
             return Ok(None);
         };
-        let made = thread.join().unwrap_or_else(|_| {
-            Err(hull_cgroup::Error::Create {
-                path: PathBuf::from("(the cgroup thread panicked)"),
-                source: std::io::Error::other("panic"),
-            })
-        });
+        // A thread that has not taken the job finds it gone and ends.
+        let made = if let Some(make) = take_job(&job) {
+            make()
+        } else {
+            thread
+                .and_then(|t| t.join().ok().flatten())
+                .unwrap_or_else(|| {
+                    Err(hull_cgroup::Error::Create {
+                        path: PathBuf::from("(the cgroup thread panicked)"),
+                        source: std::io::Error::other("panic"),
+                    })
+                })
+        };
         made.map(Some)
             .map_err(|source| Error::Cgroup { id, source })
     }
 }
 
 impl Drop for PendingCgroup {
-    /// Waits for the thread, so that the cgroup it made is removed (the
-    /// result drops) before an error goes further.
+    /// Drops the job if no one has started it; else waits for the thread,
+    /// so that the cgroup it made is removed (the result drops) before an
+    /// error goes further.
     fn drop(&mut self) {
-        if let Some((_, thread)) = self.thread.take() {
-            let _ = thread.join();
+        if let Some((_, job, thread)) = self.job.take() {
+            if take_job(&job).is_none() {
+                if let Some(t) = thread {
+                    let _ = t.join();
+                }
+            }
         }
     }
 }
@@ -1234,5 +1264,59 @@ impl Drop for Container {
         if !self.detached {
             let _ = self.delete();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A job that counts its runs and fails (a cgroup cannot be made
+    /// without the kernel; the error is what comes back).
+    fn counting(runs: &Arc<AtomicUsize>) -> MakeCgroup {
+        let runs = Arc::clone(runs);
+        Box::new(move || {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Err(hull_cgroup::Error::Create {
+                path: PathBuf::from("/test/made"),
+                source: std::io::Error::from_raw_os_error(libc::EACCES),
+            })
+        })
+    }
+
+    #[test]
+    fn the_cgroup_job_runs_once_whoever_takes_it() {
+        for _ in 0..50 {
+            let runs = Arc::new(AtomicUsize::new(0));
+            let p = PendingCgroup::start("c1".into(), None, counting(&runs));
+            let Err(Error::Cgroup { id, source }) = p.wait() else {
+                panic!("expected the job's error");
+            };
+            assert_eq!(id, "c1");
+            assert!(source.to_string().contains("/test/made"), "{source}");
+            assert_eq!(runs.load(Ordering::SeqCst), 1);
+        }
+    }
+
+    #[test]
+    fn without_a_thread_wait_runs_the_job_and_drop_never_does() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let job: CgroupJob = Arc::new(Mutex::new(Some(counting(&runs))));
+        let p = PendingCgroup {
+            job: Some(("c2".into(), Arc::clone(&job), None)),
+            v2_dir: None,
+        };
+        assert!(matches!(p.wait(), Err(Error::Cgroup { .. })));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+        let runs = Arc::new(AtomicUsize::new(0));
+        let job: CgroupJob = Arc::new(Mutex::new(Some(counting(&runs))));
+        drop(PendingCgroup {
+            job: Some(("c3".into(), Arc::clone(&job), None)),
+            v2_dir: None,
+        });
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        assert!(take_job(&job).is_none(), "drop takes the job");
     }
 }
