@@ -198,24 +198,16 @@ impl Container {
             None => format!("{}/{}", parent.trim_end_matches('/'), self.config.id),
         };
         let id = self.config.id.clone();
-        let layout = host_layout().map_err(|source| Error::Cgroup {
-            id: id.clone(),
-            source,
-        })?;
-        // Where its v2 directory will be, for the plan (not made yet).
-        let v2_dir = match (
-            layout.v2_hierarchy(),
-            hull_cgroup::cgroup::normalize_path(&path),
-        ) {
-            (Some(v2), Ok(rel)) => Some(v2.mount_point.join(rel)),
-            _ => None,
-        };
         let controllers = self.config.cgroup_controllers.clone();
         let resources = self.config.resources.clone();
+        let job_path = path.clone();
+        // The job looks up the host's layout itself, so that the thread
+        // starts before this one has (the first look-up parses mountinfo).
         let make = move || -> hull_cgroup::Result<hull_cgroup::Cgroup> {
+            let layout = host_layout()?;
             let cg = match &controllers {
-                Some(set) => hull_cgroup::Cgroup::create_with(&layout, &path, set),
-                None => hull_cgroup::Cgroup::create(&layout, &path),
+                Some(set) => hull_cgroup::Cgroup::create_with(&layout, &job_path, set),
+                None => hull_cgroup::Cgroup::create(&layout, &job_path),
             }?;
             // On an error `cg` drops here, which removes it again.
             if let Some(r) = &resources {
@@ -223,7 +215,17 @@ impl Container {
             }
             Ok(cg)
         };
-        Ok(PendingCgroup::start(id, v2_dir, Box::new(make)))
+        let mut pending = PendingCgroup::start(id.clone(), None, Box::new(make));
+        let layout = host_layout().map_err(|source| Error::Cgroup { id, source })?;
+        // Where its v2 directory will be, for the plan (not made yet).
+        pending.v2_dir = match (
+            layout.v2_hierarchy(),
+            hull_cgroup::cgroup::normalize_path(&path),
+        ) {
+            (Some(v2), Ok(rel)) => Some(v2.mount_point.join(rel)),
+            _ => None,
+        };
+        Ok(pending)
     }
 
     /// The step that mounts an overlay rootfs inside the container's own
