@@ -95,8 +95,19 @@ pub fn normalize_path(path: &str) -> Result<String> {
     Ok(joined)
 }
 
+/// Reads a whole kernel-generated file (proc, sysfs, cgroupfs).
+/// `fs::read_to_string` sees their size as 0 and reads in steps that grow
+/// from 32 bytes (eight system calls for a mountinfo); a buffer of pages
+/// from the start takes two.
+pub(crate) fn read_kernel_file(path: impl AsRef<Path>) -> io::Result<String> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(8192);
+    std::fs::File::open(path)?.read_to_end(&mut buf)?;
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
 pub(crate) fn read_file(path: &Path) -> Result<String> {
-    crate::sys::read_kernel_file(path).map_err(|source| Error::Read {
+    read_kernel_file(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })
@@ -824,7 +835,7 @@ fn subdirs(d: &Path) -> Vec<PathBuf> {
 }
 
 fn is_zombie(pid: i32) -> bool {
-    match crate::sys::read_kernel_file(format!("/proc/{pid}/stat")) {
+    match read_kernel_file(format!("/proc/{pid}/stat")) {
         // The state follows the last ')' (the command name may contain one).
         Ok(s) => s
             .rsplit_once(')')

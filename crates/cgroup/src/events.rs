@@ -145,7 +145,7 @@ impl Cgroup {
 
 impl MemoryEvents {
     fn read_counters(&self) -> Result<Counters> {
-        let text = match crate::sys::read_kernel_file(&self.file) {
+        let text = match crate::cgroup::read_kernel_file(&self.file) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(self.last),
             Err(source) => {

@@ -187,7 +187,7 @@ const MOUNTINFO: &str = "/proc/self/mountinfo";
 const PROC_CGROUP: &str = "/proc/self/cgroup";
 
 fn read(path: &str) -> Result<String> {
-    crate::sys::read_kernel_file(path).map_err(|source| Error::Read {
+    crate::cgroup::read_kernel_file(path).map_err(|source| Error::Read {
         path: path.into(),
         source,
     })
@@ -206,7 +206,7 @@ impl Layout {
         let mut layout = Layout::from_texts(&mi, &pc)?;
         if let Some(v2) = &layout.v2 {
             let p = v2.mount_point.join("cgroup.controllers");
-            let text = crate::sys::read_kernel_file(&p).map_err(|source| Error::Read {
+            let text = crate::cgroup::read_kernel_file(&p).map_err(|source| Error::Read {
                 path: p.clone(),
                 source,
             })?;

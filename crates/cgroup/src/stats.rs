@@ -304,7 +304,7 @@ fn parse_at<T>(path: &Path, r: Result<T, ParseError>) -> Result<T> {
 
 /// Reads a file, `None` when it does not exist.
 fn read_opt(path: &Path) -> Result<Option<String>> {
-    match crate::sys::read_kernel_file(path) {
+    match crate::cgroup::read_kernel_file(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(Error::Read {

@@ -11,17 +11,6 @@ use std::time::Duration;
 ///
 /// # Errors
 /// The syscall's errno.
-/// Reads a whole kernel-generated file (proc, sysfs, cgroupfs).
-/// `fs::read_to_string` sees their size as 0 and reads in steps that grow
-/// from 32 bytes (eight system calls for a mountinfo); a buffer of pages
-/// from the start takes two.
-pub(crate) fn read_kernel_file(path: impl AsRef<Path>) -> io::Result<String> {
-    use std::io::Read;
-    let mut buf = Vec::with_capacity(8192);
-    std::fs::File::open(path)?.read_to_end(&mut buf)?;
-    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
-
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: eventfd has no pointer arguments.
     let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
