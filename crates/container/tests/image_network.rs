@@ -172,12 +172,7 @@ fn image_containers_on_a_bridge_reach_each_other_and_a_published_port() {
         if !ports.is_empty() {
             return Err(format!("ports left: {ports:?}"));
         }
-        let links: Vec<String> = std::fs::read_dir("/sys/class/net")
-            .map_err(e)?
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("hv") || n.starts_with("veth"))
-            .collect();
+        let links = common::leftover_links()?;
         if !links.is_empty() {
             return Err(format!("links left: {links:?}"));
         }

@@ -1,6 +1,8 @@
 //! Bridge networking for containers, all inside a sandbox network namespace
 //! standing in for the host (as root; addresses from 198.18.0.0/15).
 
+mod common;
+
 use std::path::PathBuf;
 
 use hull_container::hull_netns::{BridgeConfig, HostsEntry, Ipam};
@@ -8,12 +10,7 @@ use hull_container::{Container, NetworkMode, Stdio};
 use hull_testkit::{in_child, is_root, unique_name};
 
 fn output(c: &mut Container, args: &[&str]) -> (bool, String) {
-    let mut fds = [0; 2];
-    // SAFETY: a valid array for pipe2.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    use std::os::fd::{FromRawFd, OwnedFd};
-    // SAFETY: both fds are new and ours.
-    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (rd, wr) = common::pipe();
     let mut child = c
         .exec(args, [Stdio::Null, Stdio::Fd(wr), Stdio::Inherit])
         .unwrap();
@@ -88,12 +85,7 @@ fn bridge_containers_reach_each_other_by_name_and_leave_nothing() {
         if !left.is_empty() {
             return Err(format!("IPAM entries left: {left:?}"));
         }
-        let links: Vec<String> = std::fs::read_dir("/sys/class/net")
-            .map_err(|e| e.to_string())?
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("hv") || n.starts_with("veth"))
-            .collect();
+        let links = common::leftover_links()?;
         if !links.is_empty() {
             return Err(format!("links left: {links:?}"));
         }

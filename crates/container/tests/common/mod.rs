@@ -63,6 +63,17 @@ impl Drop for Runtime {
     }
 }
 
+/// The veth (and `hv`-named) links in the calling thread's network
+/// namespace: after a test, none of its containers' links may be left.
+pub fn leftover_links() -> Result<Vec<String>, String> {
+    Ok(std::fs::read_dir("/sys/class/net")
+        .map_err(|e| format!("/sys/class/net: {e}"))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("hv") || n.starts_with("veth"))
+        .collect())
+}
+
 /// A close-on-exec pipe: (read end, write end).
 pub fn pipe() -> (OwnedFd, OwnedFd) {
     let mut fds = [0; 2];
