@@ -24,9 +24,9 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{HULL, Sandbox};
+use common::{HULL, Out, Sandbox, output_via_files};
 use serde_json::{Value, json};
 
 fn runc() -> Option<&'static str> {
@@ -35,41 +35,18 @@ fn runc() -> Option<&'static str> {
         .find(|p| Path::new(p).exists())
 }
 
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// `<runtime> --root <sb>/state-<name> args...`.
-fn rt(sb: &Sandbox, bin: &str, args: &[&str]) -> Run {
+fn rt(sb: &Sandbox, bin: &str, args: &[&str]) -> Out {
     let name = Path::new(bin)
         .file_name()
         .unwrap()
         .to_string_lossy()
         .into_owned();
     let root = sb.dir.join(format!("state-{name}"));
-    // stdout and stderr go to files: a created container keeps them open.
-    let n = hull_testkit::unique_name("out-");
-    let (out, err) = (sb.dir.join(format!("{n}.1")), sb.dir.join(format!("{n}.2")));
-    let status = Command::new(bin)
-        .arg("--root")
-        .arg(&root)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .status()
-        .unwrap();
-    let r = Run {
-        code: status.code().unwrap_or(-1),
-        stdout: std::fs::read_to_string(&out).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&err).unwrap_or_default(),
-    };
-    let _ = std::fs::remove_file(out);
-    let _ = std::fs::remove_file(err);
-    r
+    output_via_files(
+        Command::new(bin).arg("--root").arg(&root).args(args),
+        &sb.dir,
+    )
 }
 
 /// A bundle for one case: runc's default spec, the probe as the process,
@@ -322,7 +299,7 @@ fn state_json_and_lifecycle_match_runc() {
         let id = format!("life-{who}");
         let r = rt(&sb, bin, &["create", "--bundle", b.to_str().unwrap(), &id]);
         assert_eq!(r.code, 0, "{who}: {r:?}");
-        let state = |r: &Run| -> Value { serde_json::from_str(&r.stdout).unwrap_or(Value::Null) };
+        let state = |r: &Out| -> Value { serde_json::from_str(&r.stdout).unwrap_or(Value::Null) };
         let created = state(&rt(&sb, bin, &["state", &id]));
         assert_eq!(rt(&sb, bin, &["start", &id]).code, 0);
         let running = state(&rt(&sb, bin, &["state", &id]));

@@ -33,6 +33,27 @@ pub struct Out {
     pub stderr: String,
 }
 
+/// Runs `cmd` with stdin from /dev/null and stdout/stderr to files in `dir`
+/// (removed again), not pipes: a created container keeps them open.
+pub fn output_via_files(cmd: &mut Command, dir: &Path) -> Out {
+    let n = unique_name("out-");
+    let (o, e) = (dir.join(format!("{n}.1")), dir.join(format!("{n}.2")));
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&o).unwrap())
+        .stderr(std::fs::File::create(&e).unwrap())
+        .status()
+        .unwrap();
+    let out = Out {
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&o).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&e).unwrap_or_default(),
+    };
+    let _ = std::fs::remove_file(o);
+    let _ = std::fs::remove_file(e);
+    out
+}
+
 /// A test sandbox: a directory with the state root and bundles, and a
 /// cgroup parent at an absolute path of its own name.
 pub struct Sandbox {
@@ -67,27 +88,7 @@ impl Sandbox {
         if root_is_initramfs() && matches!(args.first(), Some(&"create" | &"run")) {
             args.insert(1, "--no-pivot");
         }
-        let n = unique_name("out-");
-        let (o, e) = (
-            self.dir.join(format!("{n}.1")),
-            self.dir.join(format!("{n}.2")),
-        );
-        let status = Command::new(HULL)
-            .args(global)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&o).unwrap())
-            .stderr(std::fs::File::create(&e).unwrap())
-            .status()
-            .unwrap();
-        let out = Out {
-            code: status.code().unwrap_or(-1),
-            stdout: std::fs::read_to_string(&o).unwrap_or_default(),
-            stderr: std::fs::read_to_string(&e).unwrap_or_default(),
-        };
-        let _ = std::fs::remove_file(o);
-        let _ = std::fs::remove_file(e);
-        out
+        output_via_files(Command::new(HULL).args(global).args(args), &self.dir)
     }
 
     /// The container's state JSON (panics unless `state` succeeds).
