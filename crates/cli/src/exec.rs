@@ -157,33 +157,19 @@ fn exec_in(
         ));
     }
     let (bounding, effective, permitted, inheritable, ambient) = match proc.capabilities() {
-        Some(cs) => (
-            Capabilities::from_oci(
-                "process.capabilities.bounding",
-                cs.bounding().iter().flatten(),
-            )?
-            .bits(),
-            Capabilities::from_oci(
-                "process.capabilities.effective",
-                cs.effective().iter().flatten(),
-            )?
-            .bits(),
-            Capabilities::from_oci(
-                "process.capabilities.permitted",
-                cs.permitted().iter().flatten(),
-            )?
-            .bits(),
-            Capabilities::from_oci(
-                "process.capabilities.inheritable",
-                cs.inheritable().iter().flatten(),
-            )?
-            .bits(),
-            Capabilities::from_oci(
-                "process.capabilities.ambient",
-                cs.ambient().iter().flatten(),
-            )?
-            .bits(),
-        ),
+        Some(cs) => {
+            let bits = |set: &str, names: &Option<_>| {
+                let field = format!("process.capabilities.{set}");
+                Capabilities::from_oci(&field, names.iter().flatten()).map(|c| c.bits())
+            };
+            (
+                bits("bounding", cs.bounding())?,
+                bits("effective", cs.effective())?,
+                bits("permitted", cs.permitted())?,
+                bits("inheritable", cs.inheritable())?,
+                bits("ambient", cs.ambient())?,
+            )
+        }
         None => (0, 0, 0, 0, 0),
     };
     let mut extra_caps = 0u64;
