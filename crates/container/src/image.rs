@@ -145,23 +145,10 @@ impl ImageStore {
     /// # Errors
     /// [`Error::Image`] if the document cannot be built.
     pub fn scratch_config(&self) -> Result<ImageConfiguration> {
-        use hull_image_layers::oci::{ImageConfigurationBuilder, Os, RootFsBuilder};
-        let spec = |source| Error::Image {
+        self.platform.empty_config().map_err(|source| Error::Image {
             reference: "scratch".into(),
-            source: Box::new(hull_image_layers::Error::BuildDocument { source }),
-        };
-        ImageConfigurationBuilder::default()
-            .os(Os::from(self.platform.os.as_str()))
-            .architecture(self.platform.architecture.as_str())
-            .rootfs(
-                RootFsBuilder::default()
-                    .typ("layers")
-                    .diff_ids(Vec::<String>::new())
-                    .build()
-                    .map_err(spec)?,
-            )
-            .build()
-            .map_err(spec)
+            source: Box::new(source),
+        })
     }
 
     /// Writes `config` and a manifest of `layers` (bottom first) without

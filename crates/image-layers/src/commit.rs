@@ -4,7 +4,7 @@ use std::io::Write;
 
 use oci_spec::image::{
     Descriptor, DescriptorBuilder, Digest, HistoryBuilder, ImageConfiguration,
-    ImageConfigurationBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
+    ImageManifestBuilder, MediaType, PlatformBuilder,
 };
 
 use crate::diff::{DiffOptions, DiffSource, DiffStats, write_diff};
@@ -88,18 +88,7 @@ impl ImageLayout {
         let layer = self.write_layer(source, &opts.diff)?;
         let mut config: ImageConfiguration = match &base {
             Some(b) => b.config.clone(),
-            None => ImageConfigurationBuilder::default()
-                .os(Os::from(opts.platform.os.as_str()))
-                .architecture(opts.platform.architecture.as_str())
-                .rootfs(
-                    RootFsBuilder::default()
-                        .typ("layers")
-                        .diff_ids(Vec::<String>::new())
-                        .build()
-                        .map_err(spec_err)?,
-                )
-                .build()
-                .map_err(spec_err)?,
+            None => opts.platform.empty_config()?,
         };
         config
             .rootfs_mut()

@@ -77,6 +77,28 @@ impl std::fmt::Display for PlatformSpec {
 }
 
 impl PlatformSpec {
+    /// An image config for this platform without layers: the start of an
+    /// image built `FROM scratch`.
+    ///
+    /// # Errors
+    /// [`Error::BuildDocument`] if the document cannot be built.
+    pub fn empty_config(&self) -> Result<oci_spec::image::ImageConfiguration> {
+        use oci_spec::image::{ImageConfigurationBuilder, Os, RootFsBuilder};
+        let spec = |source| Error::BuildDocument { source };
+        ImageConfigurationBuilder::default()
+            .os(Os::from(self.os.as_str()))
+            .architecture(self.architecture.as_str())
+            .rootfs(
+                RootFsBuilder::default()
+                    .typ("layers")
+                    .diff_ids(Vec::<String>::new())
+                    .build()
+                    .map_err(spec)?,
+            )
+            .build()
+            .map_err(spec)
+    }
+
     /// Whether a descriptor's platform matches.
     pub fn matches(&self, p: &Platform) -> bool {
         p.os().to_string() == self.os
