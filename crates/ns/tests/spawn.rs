@@ -219,6 +219,19 @@ fn loopback_comes_up_from_the_parent_with_or_without_a_gate() {
     // Without a gate the child does it itself, before execve.
     let out = stdout_of(sh(script).new_namespaces(Namespaces::NET).loopback_up(true));
     assert!(out.contains("<LOOPBACK,UP,LOWER_UP>"), "{out}");
+    // Also when the caller's steps drop every capability: the child brings
+    // it up before them.
+    let mut cmd = sh(script);
+    cmd.new_namespaces(Namespaces::NET)
+        .loopback_up(true)
+        .child_ops(vec![hull_ns::ChildOp::Capabilities {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+            ambient: 0,
+        }]);
+    let out = stdout_of(&mut cmd);
+    assert!(out.contains("<LOOPBACK,UP,LOWER_UP>"), "{out}");
     // And without the option it stays down.
     let out = stdout_of(sh(script).new_namespaces(Namespaces::NET));
     assert!(!out.contains(",UP"), "{out}");

@@ -798,8 +798,11 @@ impl Command {
         // Without a gate the parent could finish after the program starts.
         let lo_by_parent = self.loopback_up && gated;
         let ops = if self.loopback_up && !gated {
-            let mut ops = self.ops.clone();
+            // First, while the child still has its capabilities (the
+            // caller's steps may drop them).
+            let mut ops = Vec::with_capacity(self.ops.len() + 1);
             ops.push(ChildOp::LoopbackUp);
+            ops.extend(self.ops.iter().cloned());
             crate::ops::prepare(&ops)?
         } else {
             crate::ops::prepare(&self.ops)?
