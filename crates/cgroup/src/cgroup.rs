@@ -102,7 +102,11 @@ pub fn normalize_path(path: &str) -> Result<String> {
 pub(crate) fn read_kernel_file(path: impl AsRef<Path>) -> io::Result<String> {
     use std::io::Read;
     let mut buf = Vec::with_capacity(8192);
-    std::fs::File::open(path)?.read_to_end(&mut buf)?;
+    // Through `take`: `read_to_end` on a File itself first asks for the
+    // file's size and position (statx, lseek), which these files lack.
+    std::fs::File::open(path)?
+        .take(u64::MAX)
+        .read_to_end(&mut buf)?;
     String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
