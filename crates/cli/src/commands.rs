@@ -227,18 +227,17 @@ pub(crate) fn read_bundle(bundle: &Path) -> Result<(Spec, Value), Error> {
         path: path.clone(),
         source,
     })?;
-    let mut v: Value = serde_json::from_str(&text).map_err(|e| Error::Config {
+    let mut spec: Spec = serde_json::from_str(&text).map_err(|e| Error::Config {
         path: path.clone(),
         problem: e.to_string(),
     })?;
-    let hooks = v
-        .as_object_mut()
-        .and_then(|o| o.remove("hooks"))
-        .unwrap_or(Value::Null);
-    let spec: Spec = serde_json::from_value(v).map_err(|e| Error::Config {
-        path: path.clone(),
-        problem: e.to_string(),
-    })?;
+    let hooks = match spec.hooks_mut().take() {
+        Some(h) => serde_json::to_value(h).map_err(|e| Error::Config {
+            path: path.clone(),
+            problem: e.to_string(),
+        })?,
+        None => Value::Null,
+    };
     Ok((spec, hooks))
 }
 
