@@ -171,6 +171,9 @@ struct CreateOpts {
     preserve_fds: Vec<std::os::fd::OwnedFd>,
     /// `run` without `--detach`: the terminal (if any) stays here.
     foreground: bool,
+    /// `run`: the process may start at once, without stopping at the
+    /// start gate, if no hook needs it created but not started.
+    run: bool,
 }
 
 /// `--preserve-fds N`: the caller's fds 3 .. 3+N, copied now
@@ -199,7 +202,7 @@ pub(crate) fn preserved_fds(p: &Parsed) -> Result<Vec<std::os::fd::OwnedFd>, Err
 }
 
 impl CreateOpts {
-    fn from(p: &Parsed, foreground: bool) -> Result<CreateOpts, Error> {
+    fn from(p: &Parsed, foreground: bool, run: bool) -> Result<CreateOpts, Error> {
         let preserve_fds = preserved_fds(p)?;
         let bundle = PathBuf::from(p.get("bundle").unwrap_or("."));
         let bundle = std::path::absolute(&bundle).map_err(|source| Error::Io {
@@ -214,9 +217,19 @@ impl CreateOpts {
             no_pivot: p.is("no-pivot"),
             preserve_fds,
             foreground,
+            run,
         })
     }
 }
+
+/// The hooks that run between create and start: with any of them, `run`
+/// stops the process at the start gate for them.
+const GATED_HOOKS: [&str; 4] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+];
 
 /// Reads the bundle's config.json, with its hooks taken out (the library
 /// refuses them; the binary runs them).
@@ -244,6 +257,10 @@ pub(crate) fn read_bundle(bundle: &Path) -> Result<(Spec, Value), Error> {
 /// Creates a container and runs the create-time hooks; the container's
 /// process waits at the start FIFO. Returns the container (owned: dropping
 /// it deletes it), its record, and the terminal master if it stays here.
+///
+/// For `run` with no hook between create and start, the container is
+/// started here too (its process does not stop at the gate): see
+/// [`Container::run_with_stdio`].
 fn create_container(
     g: &Global,
     id: &str,
@@ -344,7 +361,14 @@ fn create_container(
         b = b.mount_cgroups(false);
     }
     let cfg = b.build()?;
-    let mut c = Container::create_with_stdio(cfg, [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit])
+    let stdio = [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit];
+    let gated = !o.run || GATED_HOOKS.iter().any(|k| !hooks::of_kind(&hooks, k).is_empty());
+    let made = if gated {
+        Container::create_with_stdio(cfg, stdio)
+    } else {
+        Container::run_with_stdio(cfg, stdio)
+    };
+    let mut c = made
         .map_err(|e| match e {
             hull_container::Error::RuntimeDir {
                 action: "create",
@@ -462,7 +486,7 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
 fn create(g: &Global, rest: &[String]) -> Result<i32, Error> {
     let (p, _) = args::parse(rest, CREATE_FLAGS, false)?;
     let id = one_id(&p, "create")?;
-    let (c, _, _) = create_container(g, id, &CreateOpts::from(&p, false)?)?;
+    let (c, _, _) = create_container(g, id, &CreateOpts::from(&p, false, false)?)?;
     c.detach();
     Ok(0)
 }
@@ -503,9 +527,17 @@ fn run(g: &Global, rest: &[String]) -> Result<i32, Error> {
     let (p, _) = args::parse(rest, CREATE_FLAGS, false)?;
     let id = one_id(&p, "run")?;
     let detach = p.is("detach");
-    let (mut c, meta, master) = create_container(g, id, &CreateOpts::from(&p, !detach)?)?;
+    let (mut c, meta, master) = create_container(g, id, &CreateOpts::from(&p, !detach, true)?)?;
+    // Started already unless a hook needed the created state.
+    let start = |c: &mut Container| {
+        if c.status() == Status::Created {
+            start_container(c, &meta)
+        } else {
+            hooks::run(&meta["hooks"], "poststart", &hook_state(c, &meta))
+        }
+    };
     if detach {
-        start_container(&mut c, &meta)?;
+        start(&mut c)?;
         c.detach();
         return Ok(0);
     }
@@ -514,7 +546,7 @@ fn run(g: &Global, rest: &[String]) -> Result<i32, Error> {
     if let Some(m) = master {
         pump_terminal(m);
     }
-    start_container(&mut c, &meta)?;
+    start(&mut c)?;
     let status = c.wait()?;
     let state = hook_state(&mut c, &meta);
     if p.is("keep") {

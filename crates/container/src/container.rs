@@ -135,6 +135,31 @@ impl Container {
     /// # Errors
     /// As for [`Container::create`].
     pub fn create_with_stdio(config: Config, stdio: [Stdio; 3]) -> Result<Container> {
+        Self::make(config, stdio, true)
+    }
+
+    /// Creates and starts the container in one step, with stdin, stdout and
+    /// stderr given: as [`Container::create_with_stdio`] and then
+    /// [`Container::start`], except that the process does not stop at a
+    /// start gate. It runs its program as soon as it is set up, which saves
+    /// a round trip between the two processes and a state-file write, for
+    /// a caller with nothing to do in between (runc's `run` without hooks).
+    /// A container on a bridge network still waits at the gate until its
+    /// network is wired, then is started.
+    ///
+    /// # Errors
+    /// As for [`Container::create`]; a failed execve is [`Error::Process`]
+    /// from here, and nothing is left behind.
+    pub fn run_with_stdio(config: Config, stdio: [Stdio; 3]) -> Result<Container> {
+        let gate = matches!(config.network, NetworkMode::Bridge { .. });
+        let mut c = Self::make(config, stdio, gate)?;
+        if gate {
+            c.start()?;
+        }
+        Ok(c)
+    }
+
+    fn make(config: Config, stdio: [Stdio; 3], gate: bool) -> Result<Container> {
         let runtime_dir = config.runtime_root.join(&config.id);
         std::fs::create_dir_all(&config.runtime_root).map_err(|source| Error::RuntimeDir {
             action: "create",
@@ -170,8 +195,12 @@ impl Container {
             detached: false,
         };
         // On error, `container` drops here and removes what was made.
-        container.spawn(stdio)?;
-        container.status = Status::Created;
+        container.spawn(stdio, gate)?;
+        container.status = if gate {
+            Status::Created
+        } else {
+            Status::Running
+        };
         if let Some(pid) = container.child.as_ref().map(Child::id) {
             container.start_time = store::start_time(pid).unwrap_or(0);
         }
@@ -313,7 +342,7 @@ impl Container {
         }))
     }
 
-    fn spawn(&mut self, stdio: [Stdio; 3]) -> Result<()> {
+    fn spawn(&mut self, stdio: [Stdio; 3], gate: bool) -> Result<()> {
         let pending_cgroup = self.start_cgroup()?;
         let overlay = self.overlay_op()?;
         let net_config = self.prepare_network()?;
@@ -346,7 +375,9 @@ impl Container {
             .current_dir(&c.cwd)
             .init(c.init)
             .loopback_up(p.loopback_up);
-        if c.persist {
+        if !gate {
+            // No gate: spawn returns once the program runs.
+        } else if c.persist {
             let fifo = self.runtime_dir.join(store::GATE_FIFO);
             let io = |source| Error::RuntimeDir {
                 action: "make start FIFO in",

@@ -49,6 +49,37 @@ fn host_rootfs_container_sees_only_itself() {
 }
 
 #[test]
+fn run_starts_without_the_gate_and_a_missing_program_leaves_nothing() {
+    require_root!();
+    let rt = Runtime::new();
+    let before = Snapshot::take();
+    let (rd, wr) = pipe();
+    let cfg = rt
+        .builder("t-run")
+        .persist(true)
+        .args(["sh", "-c", "echo ran; exit 5"])
+        .build()
+        .unwrap();
+    let mut c =
+        Container::run_with_stdio(cfg, [Stdio::Null, Stdio::Fd(wr), Stdio::Inherit]).unwrap();
+    // Never created-but-not-started: running (or done already).
+    assert_ne!(c.status(), Status::Created);
+    assert!(matches!(c.start(), Err(Error::State { .. })));
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(rd), &mut out).unwrap();
+    assert_eq!(out, "ran\n");
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(5));
+    c.delete().unwrap();
+    // The execve fails `run_with_stdio` itself, naming the program.
+    let cfg = rt.builder("t-run2").persist(true).args(["/nope"]).build().unwrap();
+    let e = Container::run_with_stdio(cfg, [Stdio::Null, Stdio::Null, Stdio::Null]).unwrap_err();
+    assert!(matches!(e, Error::Process { .. }), "{e}");
+    assert!(e.to_string().contains("/nope"), "{e}");
+    assert!(rt.is_empty(), "runtime dir left behind");
+    before.assert_no_leaks(&[]);
+}
+
+#[test]
 fn create_start_split_and_exit_codes() {
     require_root!();
     let rt = Runtime::new();
