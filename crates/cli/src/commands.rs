@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use hull_container::oci_spec::runtime::Spec;
 use hull_container::{Container, NetworkMode, Status, Stdio};
@@ -547,7 +548,9 @@ fn run(g: &Global, rest: &[String]) -> Result<i32, Error> {
         pump_terminal(m);
     }
     start(&mut c)?;
-    let status = c.wait()?;
+    let status = c.wait();
+    stop_forwarding();
+    let status = status?;
     let state = hook_state(&mut c, &meta);
     if p.is("keep") {
         c.detach();
@@ -560,7 +563,16 @@ fn run(g: &Global, rest: &[String]) -> Result<i32, Error> {
     Ok(status.shell_code())
 }
 
+/// The pid that [`forward_signals`]' handler sends to; 0 for none.
+static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+
 /// Signals hull gets while it waits in the foreground go to the container.
+///
+/// A handler sends them on (kill(2) is async-signal-safe), rather than a
+/// thread waiting in sigwait: `run` is timed by every caller, and a thread
+/// costs a stack mapping and a clone. `SA_RESTART` restarts the system
+/// calls hull waits in; the few that are not restarted report EINTR, which
+/// the standard library and hull's waits retry.
 pub(crate) fn forward_signals(pid: i32) {
     const SIGNALS: &[i32] = &[
         libc::SIGINT,
@@ -571,29 +583,36 @@ pub(crate) fn forward_signals(pid: i32) {
         libc::SIGUSR2,
         libc::SIGWINCH,
     ];
-    // SAFETY: sigset_t is plain data, initialised by sigemptyset.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointers to a local set; blocking signals in this
-    // thread only (the thread below inherits the mask). The container's
-    // process exists already and has its own mask.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        for s in SIGNALS {
-            libc::sigaddset(&mut set, *s);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
-    std::thread::spawn(move || {
-        loop {
-            let mut sig = 0;
-            // SAFETY: a valid set and an out pointer.
-            if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
-                // SAFETY: kill takes two integers; the pid is our child,
-                // not reaped before this process exits.
-                unsafe { libc::kill(pid, sig) };
+    extern "C" fn forward(sig: libc::c_int) {
+        let pid = FORWARD_TO.load(Ordering::Relaxed);
+        if pid > 0 {
+            // SAFETY: errno is this thread's; kill takes two integers. errno
+            // is put back for the code the signal interrupted.
+            unsafe {
+                let errno = *libc::__errno_location();
+                libc::kill(pid, sig);
+                *libc::__errno_location() = errno;
             }
         }
-    });
+    }
+    FORWARD_TO.store(pid, Ordering::Relaxed);
+    for s in SIGNALS {
+        // SAFETY: a zeroed sigaction is valid plain data; the handler only
+        // calls async-signal-safe functions.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(*s, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Ends [`forward_signals`] once the process is reaped, so that its pid,
+/// free for reuse, gets nothing more.
+pub(crate) fn stop_forwarding() {
+    FORWARD_TO.store(0, Ordering::Relaxed);
 }
 
 /// Copies stdin to the terminal and the terminal to stdout (foreground

@@ -298,5 +298,7 @@ fn exec_in(
         return Ok(0);
     }
     forward_signals(child.id());
-    Ok(child.wait()?.shell_code())
+    let status = child.wait();
+    crate::commands::stop_forwarding();
+    Ok(status?.shell_code())
 }

@@ -44,6 +44,42 @@ fn run_exits_with_the_containers_code_and_leaves_nothing() {
 }
 
 #[test]
+fn signals_to_a_foreground_run_reach_the_container() {
+    require_root!();
+    let sb = Sandbox::new();
+    let script = "trap 'exit 7' TERM; echo ready; while :; do sleep 0.05; done";
+    let b = sb.bundle("s1", &["sh", "-c", script], |_| {});
+    let out = sb.dir.join("s1.out");
+    let mut args = vec!["--root".to_owned(), sb.root().to_str().unwrap().to_owned()];
+    args.extend(["run", "-b", b.to_str().unwrap(), "s1"].map(String::from));
+    if common::root_is_initramfs() {
+        args.insert(3, "--no-pivot".into());
+    }
+    let mut run = std::process::Command::new(common::HULL)
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = wait_until(|| std::fs::read_to_string(&out).is_ok_and(|s| s.contains("ready")));
+    // SIGTERM to hull: its handler sends it on to the container's process,
+    // whose trap exits with 7, which `run` passes on.
+    // SAFETY: kill takes two integers; `run` is our unreaped child.
+    unsafe { libc::kill(i32::try_from(run.id()).unwrap(), libc::SIGTERM) };
+    let exited = wait_until(|| run.try_wait().unwrap().is_some());
+    if !exited {
+        // Not forwarded: end it so that nothing is left, then fail.
+        sb.hull(&["kill", "s1", "KILL"]);
+        let _ = run.wait();
+    }
+    let status = run.wait().unwrap();
+    assert!(ready && exited, "ready {ready}, exited {exited}");
+    assert_eq!(status.code(), Some(7));
+    sb.assert_clean();
+}
+
+#[test]
 fn create_start_state_pause_exec_kill_delete_across_processes() {
     require_root!();
     let sb = Sandbox::new();
