@@ -363,23 +363,23 @@ fn create_container(
     }
     let cfg = b.build()?;
     let stdio = [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit];
-    let gated = !o.run || GATED_HOOKS.iter().any(|k| !hooks::of_kind(&hooks, k).is_empty());
+    let gated = !o.run
+        || GATED_HOOKS
+            .iter()
+            .any(|k| !hooks::of_kind(&hooks, k).is_empty());
     let made = if gated {
         Container::create_with_stdio(cfg, stdio)
     } else {
         Container::run_with_stdio(cfg, stdio)
     };
-    let mut c = made
-        .map_err(|e| match e {
-            hull_container::Error::RuntimeDir {
-                action: "create",
-                ref source,
-                ..
-            } if source.kind() == std::io::ErrorKind::AlreadyExists => {
-                Error::Exists(id.to_string())
-            }
-            e => Error::Container(e),
-        })?;
+    let mut c = made.map_err(|e| match e {
+        hull_container::Error::RuntimeDir {
+            action: "create",
+            ref source,
+            ..
+        } if source.kind() == std::io::ErrorKind::AlreadyExists => Error::Exists(id.to_string()),
+        e => Error::Container(e),
+    })?;
     let root = spec
         .root()
         .as_ref()

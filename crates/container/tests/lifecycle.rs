@@ -71,7 +71,12 @@ fn run_starts_without_the_gate_and_a_missing_program_leaves_nothing() {
     assert_eq!(c.wait().unwrap(), ExitStatus::Exited(5));
     c.delete().unwrap();
     // The execve fails `run_with_stdio` itself, naming the program.
-    let cfg = rt.builder("t-run2").persist(true).args(["/nope"]).build().unwrap();
+    let cfg = rt
+        .builder("t-run2")
+        .persist(true)
+        .args(["/nope"])
+        .build()
+        .unwrap();
     let e = Container::run_with_stdio(cfg, [Stdio::Null, Stdio::Null, Stdio::Null]).unwrap_err();
     assert!(matches!(e, Error::Process { .. }), "{e}");
     assert!(e.to_string().contains("/nope"), "{e}");
