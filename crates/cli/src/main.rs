@@ -37,6 +37,8 @@ mod exec;
 mod hooks;
 mod log;
 mod spec;
+#[cfg(all(lean_start, not(test)))]
+mod start;
 
 use std::path::PathBuf;
 
