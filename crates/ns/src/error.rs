@@ -158,6 +158,18 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// The caller's step run after the clone
+    /// ([`Command::cgroup_tasks_after_clone`](crate::Command::cgroup_tasks_after_clone))
+    /// failed; the child was killed and reaped.
+    #[error("spawn {program}: making its cgroups failed: {source}")]
+    AfterClone {
+        /// The program.
+        program: String,
+        /// The caller's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// Bringing up the loopback interface of the child's new network
     /// namespace, from the parent ([`Command::loopback_up`](crate::Command::loopback_up)), failed.
     #[error("bring up lo in the network namespace of process {pid}: {source}")]

@@ -417,6 +417,34 @@ fn child_joins_v1_cgroups_through_tasks() {
         .spawn()
         .unwrap_err();
     assert!(err.to_string().contains("nope/tasks"), "{err}");
+    // A cgroup made only after the clone: the child waits for it, then
+    // joins it the same way.
+    let late = hier.join(hull_testkit::unique_name("hull-ns-late-"));
+    let _rm_late = Rm(late.clone());
+    let make = late.clone();
+    let out = stdout_of(
+        Command::new("cat")
+            .arg("/proc/self/cgroup")
+            .cgroup_tasks_after_clone([late.join("tasks")], move || {
+                std::fs::create_dir(&make).map_err(Into::into)
+            }),
+    );
+    let line = out.lines().find(|l| l.contains(":pids:")).unwrap();
+    let late_name = late.file_name().unwrap().to_string_lossy();
+    assert_eq!(line.rsplit(':').next().unwrap(), format!("/{late_name}"));
+    // A failed step fails the spawn with its error, after killing the child.
+    let err = Command::new("true")
+        .cgroup_tasks_after_clone([dir.join("tasks")], || Err("no cgroup today".into()))
+        .spawn()
+        .unwrap_err();
+    assert!(matches!(err, hull_ns::Error::AfterClone { .. }), "{err:?}");
+    assert!(err.to_string().contains("no cgroup today"), "{err}");
+    // And a file that is still missing once released is the join's error.
+    let err = Command::new("true")
+        .cgroup_tasks_after_clone([dir.join("nope/tasks")], || Ok(()))
+        .spawn()
+        .unwrap_err();
+    assert!(err.to_string().contains("nope/tasks"), "{err}");
 }
 
 #[test]

@@ -98,6 +98,9 @@ pub(crate) struct Plan {
     /// Open v1 `tasks` files to write `0` into (see [`join_cgroups`]).
     pub cgroup_tasks: *const i32,
     pub n_cgroup_tasks: usize,
+    /// v1 `tasks` files to open and write `0` into, NULL-terminated: made
+    /// by the parent after the clone (see `Command::cgroup_tasks_after_clone`).
+    pub cgroup_tasks_late: *const *const libc::c_char,
     /// Create the cgroup namespace after the parent has placed the child
     /// in its cgroups, so that the namespace is rooted there.
     pub unshare_cgroup: bool,
@@ -253,6 +256,32 @@ fn join_cgroups(plan: &Plan) {
         let r = raw::write_all(fd, b"0");
         check(plan, Step::JoinCgroup, r, i as u32);
         close(fd);
+    }
+    let mut i = 0;
+    loop {
+        // SAFETY: a NULL-terminated array of the parent's C strings.
+        let path = unsafe { *plan.cgroup_tasks_late.add(i) };
+        if path.is_null() {
+            break;
+        }
+        let detail = (plan.n_cgroup_tasks + i) as u32;
+        // SAFETY: openat with a NUL-terminated path and integer flags.
+        let fd = unsafe {
+            raw::syscall6(
+                libc::SYS_openat,
+                libc::AT_FDCWD as usize,
+                path as usize,
+                (libc::O_WRONLY | libc::O_CLOEXEC) as usize,
+                0,
+                0,
+                0,
+            )
+        };
+        check(plan, Step::JoinCgroup, fd, detail);
+        let r = raw::write_all(fd as i32, b"0");
+        check(plan, Step::JoinCgroup, r, detail);
+        close(fd as i32);
+        i += 1;
     }
 }
 

@@ -222,9 +222,16 @@ pub struct Command {
     non_dumpable: bool,
     cgroup_procs: Vec<PathBuf>,
     cgroup_tasks: Vec<PathBuf>,
+    cgroup_tasks_late: Vec<PathBuf>,
+    cgroup_make: Option<CgroupMake>,
     pass_fds: Vec<OwnedFd>,
     loopback_up: bool,
 }
+
+/// The caller's step that makes the cgroups of
+/// [`Command::cgroup_tasks_after_clone`].
+type CgroupMake =
+    Box<dyn FnOnce() -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> + Send>;
 
 impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -277,6 +284,8 @@ impl Command {
             non_dumpable: false,
             cgroup_procs: Vec::new(),
             cgroup_tasks: Vec::new(),
+            cgroup_tasks_late: Vec::new(),
+            cgroup_make: None,
             pass_fds: Vec::new(),
             loopback_up: false,
         }
@@ -461,6 +470,25 @@ impl Command {
     /// point where parallel spawns queue. For v2 use [`Command::cgroup`].
     pub fn cgroup_tasks(&mut self, files: impl IntoIterator<Item = PathBuf>) -> &mut Command {
         self.cgroup_tasks.extend(files);
+        self
+    }
+
+    /// As [`Command::cgroup_tasks`], for cgroups that do not exist yet:
+    /// `make` runs in the parent right after the clone, while the child
+    /// waits, and must create them; then the child opens each of `files`
+    /// and writes `0` into it. Making the cgroups thus overlaps the time a
+    /// new task takes to get a CPU (long in a virtual machine, where waking
+    /// an idle vCPU is a hypervisor round trip). An error from `make` fails
+    /// the spawn with [`Error::AfterClone`], after the child is killed.
+    pub fn cgroup_tasks_after_clone(
+        &mut self,
+        files: impl IntoIterator<Item = PathBuf>,
+        make: impl FnOnce() -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>
+        + Send
+        + 'static,
+    ) -> &mut Command {
+        self.cgroup_tasks_late.extend(files);
+        self.cgroup_make = Some(Box::new(make));
         self
     }
 
@@ -790,7 +818,12 @@ impl Command {
         let mut sync = None;
         // The cgroup fallback (legacy clone) also needs the child to wait;
         // the pipe is cheap, so it exists whenever a parent step might run.
-        if needs_maps || want_ready || self.cgroup.is_some() || !self.cgroup_procs.is_empty() {
+        if needs_maps
+            || want_ready
+            || self.cgroup.is_some()
+            || !self.cgroup_procs.is_empty()
+            || self.cgroup_make.is_some()
+        {
             sync = Some(sys::pipe().map_err(prep("create sync pipe"))?);
         }
 
@@ -819,6 +852,11 @@ impl Command {
             cgroup_tasks.push(OwnedFd::from(f));
         }
         let cgroup_task_fds: Vec<i32> = cgroup_tasks.iter().map(|f| f.as_raw_fd()).collect();
+        let cgroup_tasks_late_c = self
+            .cgroup_tasks_late
+            .iter()
+            .map(|p| cstring("cgroup_tasks_after_clone", p))
+            .collect::<Result<Vec<_>>>()?;
         if self.pass_fds.len() > child::MAX_PASS_FDS {
             return Err(Error::InvalidCommand {
                 field: "pass_fds",
@@ -868,9 +906,16 @@ impl Command {
             _paths_c: paths_c,
             cwd_c,
             ops,
-            cgroup_task_paths: self.cgroup_tasks.clone(),
+            cgroup_task_paths: self
+                .cgroup_tasks
+                .iter()
+                .chain(&self.cgroup_tasks_late)
+                .cloned()
+                .collect(),
             _cgroup_tasks: cgroup_tasks,
             cgroup_task_fds,
+            cgroup_tasks_late: null_terminated(&cgroup_tasks_late_c),
+            _cgroup_tasks_late_c: cgroup_tasks_late_c,
             _pass_fds: pass_fds,
             pass_fd_nums,
             plan: None,
@@ -890,6 +935,7 @@ impl Command {
             unshare_time,
             cgroup_tasks: prepared.cgroup_task_fds.as_ptr(),
             n_cgroup_tasks: prepared.cgroup_task_fds.len(),
+            cgroup_tasks_late: prepared.cgroup_tasks_late.as_ptr(),
             unshare_cgroup,
             hostname: ptr_len(&prepared.hostname),
             domainname: ptr_len(&prepared.domainname),
@@ -1015,6 +1061,13 @@ impl Command {
             }
             Ok(())
         };
+        // Made while the child gets going; it joins them once released.
+        if let Some(make) = self.cgroup_make.take() {
+            make().map_err(|source| Error::AfterClone {
+                program: program.clone(),
+                source,
+            })?;
+        }
         if !want_ready {
             parent_steps(pid).map_err(parent_failed)?;
             release(sync_wr.take()).map_err(prep("release child"))?;
@@ -1218,6 +1271,10 @@ pub(crate) struct Prepared {
     cgroup_task_paths: Vec<PathBuf>,
     _cgroup_tasks: Vec<OwnedFd>,
     cgroup_task_fds: Vec<i32>,
+    /// The `tasks` files the child opens itself once the parent has made
+    /// them (NULL-terminated), and their strings.
+    cgroup_tasks_late: Vec<*const libc::c_char>,
+    _cgroup_tasks_late_c: Vec<CString>,
     /// The fds the program gets as 3, 4, ..., open, and their numbers.
     _pass_fds: Vec<OwnedFd>,
     pass_fd_nums: Vec<i32>,
