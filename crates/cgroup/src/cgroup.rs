@@ -179,6 +179,21 @@ impl Cgroup {
         Ok(cg)
     }
 
+    /// The cgroup at `path` as [`Cgroup::create_with`] would make it, with
+    /// nothing read or made: its directories, before they exist (a spawner
+    /// can prepare to join them while another thread makes them). Dropping
+    /// it touches nothing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`], [`Error::ControllerUnavailable`].
+    pub fn planned(
+        layout: &Layout,
+        path: &str,
+        controllers: &BTreeSet<Controller>,
+    ) -> Result<Cgroup> {
+        Cgroup::plan(layout, path, controllers)
+    }
+
     /// Opens an existing cgroup without taking ownership: dropping it leaves
     /// the directories in place.
     ///
