@@ -208,18 +208,20 @@ impl Container {
         Ok(container)
     }
 
-    /// Starts making the cgroup and applying the limits, before the process
-    /// exists, on a thread: mkdir in nine v1 hierarchies is kernel work of
-    /// a few hundred microseconds that a second CPU does while this one
-    /// plans the child. [`PendingCgroup::wait`] takes the result, or does
-    /// the work itself if the thread has not begun it; dropping it waits
-    /// for a thread that has (and removes the cgroup), so nothing outlives
-    /// an error.
+    /// Starts making the cgroup and applying the limits on a thread: mkdir
+    /// in nine v1 hierarchies is kernel work of a few hundred microseconds
+    /// that a second CPU can do while this one plans the child.
+    /// [`PendingCgroup::wait`] takes the result, or does the work itself if
+    /// the thread has not begun it (where v1 hierarchies are joined after
+    /// the clone, see [`defer_cgroup`], that is right after the clone);
+    /// dropping it waits for a thread that has (and removes the cgroup), so
+    /// nothing outlives an error.
     fn start_cgroup(&self) -> Result<PendingCgroup> {
         let Some(parent) = &self.config.cgroup_parent else {
             return Ok(PendingCgroup {
                 job: None,
                 v2_dir: None,
+                planned: None,
             });
         };
         let path = match &self.config.cgroup_path {
@@ -228,6 +230,7 @@ impl Container {
         };
         let id = self.config.id.clone();
         let controllers = self.config.cgroup_controllers.clone();
+        let planned_set = controllers.clone();
         let resources = self.config.resources.clone();
         let job_path = path.clone();
         // The job looks up the host's layout itself, so that the thread
@@ -245,7 +248,10 @@ impl Container {
             Ok(cg)
         };
         let mut pending = PendingCgroup::start(id.clone(), None, Box::new(make));
-        let layout = host_layout().map_err(|source| Error::Cgroup { id, source })?;
+        let layout = host_layout().map_err(|source| Error::Cgroup {
+            id: id.clone(),
+            source,
+        })?;
         // Where its v2 directory will be, for the plan (not made yet).
         pending.v2_dir = match (
             layout.v2_hierarchy(),
@@ -254,6 +260,11 @@ impl Container {
             (Some(v2), Ok(rel)) => Some(v2.mount_point.join(rel)),
             _ => None,
         };
+        let set = planned_set.unwrap_or_else(|| layout.default_controllers());
+        // A path or controller the job will refuse: it says so itself.
+        if let Ok(cg) = hull_cgroup::Cgroup::planned(&layout, &path, &set) {
+            pending.planned = Some((layout, path, cg));
+        }
         Ok(pending)
     }
 
@@ -343,12 +354,12 @@ impl Container {
     }
 
     fn spawn(&mut self, stdio: [Stdio; 3], gate: bool) -> Result<()> {
-        let pending_cgroup = self.start_cgroup()?;
+        let mut pending_cgroup = Some(self.start_cgroup()?);
         let overlay = self.overlay_op()?;
         let net_config = self.prepare_network()?;
         let c = net_config.as_ref().unwrap_or(&self.config);
         let mut host = HostInfo::detect(c);
-        host.cgroup_v2_dir = pending_cgroup.v2_dir.clone();
+        host.cgroup_v2_dir = pending_cgroup.as_ref().and_then(|p| p.v2_dir.clone());
         let mut pty = None;
         if c.terminal {
             let (master, slave, n) = open_pty().map_err(|source| Error::Terminal {
@@ -398,11 +409,21 @@ impl Container {
         if let (Some(u), Some(g)) = (&c.uid_map, &c.gid_map) {
             cmd.uid_map(u.clone()).gid_map(g.clone());
         }
-        // Held from here on: on an error it drops, which removes it again.
-        let cgroup = pending_cgroup.wait()?;
-        if let Some(cg) = &cgroup {
-            place_in_cgroup(&mut cmd, cg, &c.id)?;
-        }
+        // v1 hierarchies are joined after the clone (see `defer_cgroup`);
+        // otherwise the cgroup is made first.
+        let (early_v2, made) = match defer_cgroup(&mut cmd, &mut pending_cgroup, &c.id)? {
+            Some(deferred) => deferred,
+            None => {
+                let cgroup = match pending_cgroup.take() {
+                    Some(p) => p.wait()?,
+                    None => None,
+                };
+                if let Some(cg) = &cgroup {
+                    place_in_cgroup(&mut cmd, cg, &c.id)?;
+                }
+                (None, MadeCgroup::done(cgroup))
+            }
+        };
         if let NetworkMode::Join(path) = &c.network {
             let ns = hull_ns::NsFd::open(path).map_err(|source| Error::Process {
                 id: c.id.clone(),
@@ -427,10 +448,18 @@ impl Container {
             stdio
         };
         cmd.stdin(i).stdout(o).stderr(e);
-        let child = cmd.spawn().map_err(|source| Error::Process {
+        let spawned = cmd.spawn();
+        // Held from here on: on an error it drops, which removes it again.
+        // A cgroup that could not be made is the error to report.
+        let cgroup = made.take()?;
+        let child = spawned.map_err(|source| Error::Process {
             id: c.id.clone(),
             source,
         })?;
+        // The full cgroup handle removes the v2 directory with the rest.
+        if let Some(v2) = early_v2 {
+            v2.keep();
+        }
         let pid = child.id();
         self.child = Some(child);
         self.cgroup = cgroup;
@@ -1160,6 +1189,102 @@ impl NetState {
     }
 }
 
+/// A cgroup the spawn's after-clone step makes: the job until someone
+/// takes it, and its result once the step has run.
+#[derive(Clone)]
+struct MadeCgroup {
+    job: Arc<Mutex<Option<PendingCgroup>>>,
+    result: Arc<Mutex<Option<Result<Option<hull_cgroup::Cgroup>>>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl MadeCgroup {
+    fn done(cgroup: Option<hull_cgroup::Cgroup>) -> MadeCgroup {
+        MadeCgroup {
+            job: Arc::new(Mutex::new(None)),
+            result: Arc::new(Mutex::new(Some(Ok(cgroup)))),
+        }
+    }
+
+    /// Finishes the job if no one has taken it yet.
+    fn finish(&self) -> Option<Result<Option<hull_cgroup::Cgroup>>> {
+        let job = lock(&self.job).take();
+        job.map(PendingCgroup::wait)
+    }
+
+    /// The result: the step's, or (when the spawn failed before it ran,
+    /// e.g. because a failing job removed the v2 directory under the
+    /// clone) the job's, finished here.
+    fn take(&self) -> Result<Option<hull_cgroup::Cgroup>> {
+        let stored = lock(&self.result).take();
+        stored.or_else(|| self.finish()).unwrap_or(Ok(None))
+    }
+}
+
+/// Where the host has v1 hierarchies, the spawn does not wait for the
+/// cgroup: the thread's job (or the spawn, right after the clone) makes it
+/// while the new child is still getting a CPU, and the child joins each v1
+/// hierarchy once released, by writing `0` into `tasks` as before. Only the
+/// v2 directory is made first, here, as CLONE_INTO_CGROUP needs it. Takes
+/// the pending cgroup into the spawn's after-clone step; returns the v2
+/// directory's handle (it removes the directory if the spawn fails) and
+/// where the made cgroup will be. `None`, with nothing taken, for a cgroup
+/// with no v1 hierarchy (or none at all).
+fn defer_cgroup(
+    cmd: &mut Command,
+    pending: &mut Option<PendingCgroup>,
+    id: &str,
+) -> Result<Option<(Option<hull_cgroup::Cgroup>, MadeCgroup)>> {
+    let Some((layout, path, planned)) = pending.as_mut().and_then(|p| p.planned.take()) else {
+        return Ok(None);
+    };
+    let v2 = planned.v2_dir();
+    let tasks: Vec<PathBuf> = planned
+        .dirs()
+        .filter(|d| Some(*d) != v2)
+        .map(|d| d.join("tasks"))
+        .collect();
+    if tasks.is_empty() {
+        return Ok(None);
+    }
+    let cg_err = |source| Error::Cgroup {
+        id: id.to_string(),
+        source,
+    };
+    let early_v2 = match v2 {
+        Some(_) => {
+            let none = std::collections::BTreeSet::new();
+            let early = hull_cgroup::Cgroup::create_with(&layout, &path, &none).map_err(cg_err)?;
+            cmd.cgroup(early.dir_fd().map_err(cg_err)?);
+            Some(early)
+        }
+        None => None,
+    };
+    let Some(job) = pending.take() else {
+        return Ok(None);
+    };
+    let made = MadeCgroup {
+        job: Arc::new(Mutex::new(Some(job))),
+        result: Arc::new(Mutex::new(None)),
+    };
+    let theirs = made.clone();
+    cmd.cgroup_tasks_after_clone(tasks, move || {
+        let Some(r) = theirs.finish() else {
+            return Ok(());
+        };
+        let failed = r.as_ref().err().map(ToString::to_string);
+        *lock(&theirs.result) = Some(r);
+        match failed {
+            None => Ok(()),
+            Some(m) => Err(m.into()),
+        }
+    });
+    Ok(Some((early_v2, made)))
+}
+
 /// Places the spawned process in the container's cgroup: it writes itself
 /// into the v1 hierarchies' `tasks` files (no global lock, see
 /// [`Command::cgroup_tasks`]) and is born in the v2 one
@@ -1188,6 +1313,9 @@ struct PendingCgroup {
     job: Option<(String, CgroupJob, Option<CgroupThread>)>,
     /// Where the cgroup's v2 directory will be.
     v2_dir: Option<PathBuf>,
+    /// The host's layout, the cgroup's path and its directories as they
+    /// will be made (for joining v1 hierarchies after the clone).
+    planned: Option<(hull_cgroup::Layout, String, hull_cgroup::Cgroup)>,
 }
 
 type MakeCgroup = Box<dyn FnOnce() -> hull_cgroup::Result<hull_cgroup::Cgroup> + Send>;
@@ -1216,6 +1344,7 @@ impl PendingCgroup {
         PendingCgroup {
             job: Some((id, job, thread)),
             v2_dir,
+            planned: None,
         }
     }
 
@@ -1339,6 +1468,7 @@ mod tests {
         let p = PendingCgroup {
             job: Some(("c2".into(), Arc::clone(&job), None)),
             v2_dir: None,
+            planned: None,
         };
         assert!(matches!(p.wait(), Err(Error::Cgroup { .. })));
         assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -1348,8 +1478,35 @@ mod tests {
         drop(PendingCgroup {
             job: Some(("c3".into(), Arc::clone(&job), None)),
             v2_dir: None,
+            planned: None,
         });
         assert_eq!(runs.load(Ordering::SeqCst), 0);
         assert!(take_job(&job).is_none(), "drop takes the job");
+    }
+
+    #[test]
+    fn a_deferred_cgroup_is_made_once_by_the_step_or_after_a_failed_spawn() {
+        let made = |runs: &Arc<AtomicUsize>| MadeCgroup {
+            job: Arc::new(Mutex::new(Some(PendingCgroup {
+                job: Some(("d".into(), Arc::new(Mutex::new(Some(counting(runs)))), None)),
+                v2_dir: None,
+                planned: None,
+            }))),
+            result: Arc::new(Mutex::new(None)),
+        };
+        // The after-clone step ran it: its result is what comes back.
+        let runs = Arc::new(AtomicUsize::new(0));
+        let m = made(&runs);
+        let r = m.finish().expect("the job");
+        *lock(&m.result) = Some(r);
+        assert!(matches!(m.take(), Err(Error::Cgroup { .. })));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        // The spawn failed before the step: the job runs now, once, so
+        // its error is the one reported.
+        let runs = Arc::new(AtomicUsize::new(0));
+        let m = made(&runs);
+        assert!(matches!(m.take(), Err(Error::Cgroup { .. })));
+        assert!(m.finish().is_none());
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
     }
 }
