@@ -216,12 +216,12 @@ impl Container {
     /// the clone, see [`defer_cgroup`], that is right after the clone);
     /// dropping it waits for a thread that has (and removes the cgroup), so
     /// nothing outlives an error.
-    fn start_cgroup(&self) -> Result<PendingCgroup> {
+    fn start_cgroup(&self, defer: bool) -> Result<PendingCgroup> {
         let Some(parent) = &self.config.cgroup_parent else {
             return Ok(PendingCgroup {
                 job: None,
                 v2_dir: None,
-                planned: None,
+                deferred: None,
             });
         };
         let path = match &self.config.cgroup_path {
@@ -229,8 +229,46 @@ impl Container {
             None => format!("{}/{}", parent.trim_end_matches('/'), self.config.id),
         };
         let id = self.config.id.clone();
+        let cg_err = |source| Error::Cgroup {
+            id: id.clone(),
+            source,
+        };
         let controllers = self.config.cgroup_controllers.clone();
-        let planned_set = controllers.clone();
+        // Joining v1 hierarchies after the clone (see `defer_cgroup`): the
+        // v2 directory is made here, before the thread starts, so that the
+        // job never makes it (nor, failing, removes it under the clone).
+        let mut deferred = None;
+        if defer {
+            let layout = host_layout().map_err(cg_err)?;
+            let set = controllers
+                .clone()
+                .unwrap_or_else(|| layout.default_controllers());
+            // A path or controller the job will refuse: it says so itself.
+            if let Ok(planned) = hull_cgroup::Cgroup::planned(&layout, &path, &set) {
+                let v2 = planned.v2_dir();
+                let tasks: Vec<PathBuf> = planned
+                    .dirs()
+                    .filter(|d| Some(*d) != v2)
+                    .map(|d| d.join("tasks"))
+                    .collect();
+                if !tasks.is_empty() {
+                    // Opened at once: a failing job removes the whole
+                    // cgroup, and the clone then fails on this fd with the
+                    // job's error to report.
+                    let early_v2 = match v2 {
+                        Some(_) => {
+                            let none = std::collections::BTreeSet::new();
+                            let early = hull_cgroup::Cgroup::create_with(&layout, &path, &none)
+                                .map_err(cg_err)?;
+                            let fd = early.dir_fd().map_err(cg_err)?;
+                            Some((early, fd))
+                        }
+                        None => None,
+                    };
+                    deferred = Some(Deferred { tasks, early_v2 });
+                }
+            }
+        }
         let resources = self.config.resources.clone();
         let job_path = path.clone();
         // The job looks up the host's layout itself, so that the thread
@@ -248,10 +286,8 @@ impl Container {
             Ok(cg)
         };
         let mut pending = PendingCgroup::start(id.clone(), None, Box::new(make));
-        let layout = host_layout().map_err(|source| Error::Cgroup {
-            id: id.clone(),
-            source,
-        })?;
+        pending.deferred = deferred;
+        let layout = host_layout().map_err(cg_err)?;
         // Where its v2 directory will be, for the plan (not made yet).
         pending.v2_dir = match (
             layout.v2_hierarchy(),
@@ -260,11 +296,6 @@ impl Container {
             (Some(v2), Ok(rel)) => Some(v2.mount_point.join(rel)),
             _ => None,
         };
-        let set = planned_set.unwrap_or_else(|| layout.default_controllers());
-        // A path or controller the job will refuse: it says so itself.
-        if let Ok(cg) = hull_cgroup::Cgroup::planned(&layout, &path, &set) {
-            pending.planned = Some((layout, path, cg));
-        }
         Ok(pending)
     }
 
@@ -354,7 +385,10 @@ impl Container {
     }
 
     fn spawn(&mut self, stdio: [Stdio; 3], gate: bool) -> Result<()> {
-        let mut pending_cgroup = Some(self.start_cgroup()?);
+        // (Not in a user namespace: the child opens the `tasks` files
+        // itself, and there it may not be allowed to.)
+        let defer = !self.config.namespaces.contains(Namespaces::USER);
+        let mut pending_cgroup = Some(self.start_cgroup(defer)?);
         let overlay = self.overlay_op()?;
         let net_config = self.prepare_network()?;
         let c = net_config.as_ref().unwrap_or(&self.config);
@@ -411,7 +445,7 @@ impl Container {
         }
         // v1 hierarchies are joined after the clone (see `defer_cgroup`);
         // otherwise the cgroup is made first.
-        let (early_v2, made) = match defer_cgroup(&mut cmd, &mut pending_cgroup, &c.id)? {
+        let (early_v2, made) = match defer_cgroup(&mut cmd, &mut pending_cgroup) {
             Some(deferred) => deferred,
             None => {
                 let cgroup = match pending_cgroup.take() {
@@ -1228,44 +1262,21 @@ impl MadeCgroup {
 /// cgroup: the thread's job (or the spawn, right after the clone) makes it
 /// while the new child is still getting a CPU, and the child joins each v1
 /// hierarchy once released, by writing `0` into `tasks` as before. Only the
-/// v2 directory is made first, here, as CLONE_INTO_CGROUP needs it. Takes
-/// the pending cgroup into the spawn's after-clone step; returns the v2
-/// directory's handle (it removes the directory if the spawn fails) and
-/// where the made cgroup will be. `None`, with nothing taken, for a cgroup
-/// with no v1 hierarchy (or none at all).
+/// v2 directory is made first ([`Container::start_cgroup`]), as
+/// CLONE_INTO_CGROUP needs it. Takes the pending cgroup into the spawn's
+/// after-clone step; returns the v2 directory's handle (it removes the
+/// directory if the spawn fails) and where the made cgroup will be. `None`,
+/// with nothing taken, unless the pending cgroup was started for this.
 fn defer_cgroup(
     cmd: &mut Command,
     pending: &mut Option<PendingCgroup>,
-    id: &str,
-) -> Result<Option<(Option<hull_cgroup::Cgroup>, MadeCgroup)>> {
-    let Some((layout, path, planned)) = pending.as_mut().and_then(|p| p.planned.take()) else {
-        return Ok(None);
-    };
-    let v2 = planned.v2_dir();
-    let tasks: Vec<PathBuf> = planned
-        .dirs()
-        .filter(|d| Some(*d) != v2)
-        .map(|d| d.join("tasks"))
-        .collect();
-    if tasks.is_empty() {
-        return Ok(None);
-    }
-    let cg_err = |source| Error::Cgroup {
-        id: id.to_string(),
-        source,
-    };
-    let early_v2 = match v2 {
-        Some(_) => {
-            let none = std::collections::BTreeSet::new();
-            let early = hull_cgroup::Cgroup::create_with(&layout, &path, &none).map_err(cg_err)?;
-            cmd.cgroup(early.dir_fd().map_err(cg_err)?);
-            Some(early)
-        }
-        None => None,
-    };
-    let Some(job) = pending.take() else {
-        return Ok(None);
-    };
+) -> Option<(Option<hull_cgroup::Cgroup>, MadeCgroup)> {
+    let Deferred { tasks, early_v2 } = pending.as_mut().and_then(|p| p.deferred.take())?;
+    let early_v2 = early_v2.map(|(early, fd)| {
+        cmd.cgroup(fd);
+        early
+    });
+    let job = pending.take()?;
     let made = MadeCgroup {
         job: Arc::new(Mutex::new(Some(job))),
         result: Arc::new(Mutex::new(None)),
@@ -1282,7 +1293,7 @@ fn defer_cgroup(
             Some(m) => Err(m.into()),
         }
     });
-    Ok(Some((early_v2, made)))
+    Some((early_v2, made))
 }
 
 /// Places the spawned process in the container's cgroup: it writes itself
@@ -1313,9 +1324,17 @@ struct PendingCgroup {
     job: Option<(String, CgroupJob, Option<CgroupThread>)>,
     /// Where the cgroup's v2 directory will be.
     v2_dir: Option<PathBuf>,
-    /// The host's layout, the cgroup's path and its directories as they
-    /// will be made (for joining v1 hierarchies after the clone).
-    planned: Option<(hull_cgroup::Layout, String, hull_cgroup::Cgroup)>,
+    /// For joining v1 hierarchies after the clone: their `tasks` files and
+    /// the v2 directory, made already.
+    deferred: Option<Deferred>,
+}
+
+/// See [`defer_cgroup`].
+struct Deferred {
+    tasks: Vec<PathBuf>,
+    /// The v2 directory: it removes it (if it made it) unless kept, and
+    /// its fd for CLONE_INTO_CGROUP.
+    early_v2: Option<(hull_cgroup::Cgroup, std::os::fd::OwnedFd)>,
 }
 
 type MakeCgroup = Box<dyn FnOnce() -> hull_cgroup::Result<hull_cgroup::Cgroup> + Send>;
@@ -1344,7 +1363,7 @@ impl PendingCgroup {
         PendingCgroup {
             job: Some((id, job, thread)),
             v2_dir,
-            planned: None,
+            deferred: None,
         }
     }
 
@@ -1468,7 +1487,7 @@ mod tests {
         let p = PendingCgroup {
             job: Some(("c2".into(), Arc::clone(&job), None)),
             v2_dir: None,
-            planned: None,
+            deferred: None,
         };
         assert!(matches!(p.wait(), Err(Error::Cgroup { .. })));
         assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -1478,7 +1497,7 @@ mod tests {
         drop(PendingCgroup {
             job: Some(("c3".into(), Arc::clone(&job), None)),
             v2_dir: None,
-            planned: None,
+            deferred: None,
         });
         assert_eq!(runs.load(Ordering::SeqCst), 0);
         assert!(take_job(&job).is_none(), "drop takes the job");
@@ -1490,7 +1509,7 @@ mod tests {
             job: Arc::new(Mutex::new(Some(PendingCgroup {
                 job: Some(("d".into(), Arc::new(Mutex::new(Some(counting(runs)))), None)),
                 v2_dir: None,
-                planned: None,
+                deferred: None,
             }))),
             result: Arc::new(Mutex::new(None)),
         };

@@ -480,6 +480,11 @@ impl Command {
     /// new task takes to get a CPU (long in a virtual machine, where waking
     /// an idle vCPU is a hypervisor round trip). An error from `make` fails
     /// the spawn with [`Error::AfterClone`], after the child is killed.
+    ///
+    /// The child opens the files by path with its own credentials, after
+    /// joining the namespaces given to [`Command::join`]: the paths must
+    /// name the files there, and a child in a new user namespace may lack
+    /// the right to open them (use [`Command::cgroup_tasks`] then).
     pub fn cgroup_tasks_after_clone(
         &mut self,
         files: impl IntoIterator<Item = PathBuf>,
