@@ -528,6 +528,9 @@ fn run(g: &Global, rest: &[String]) -> Result<i32, Error> {
     let (p, _) = args::parse(rest, CREATE_FLAGS, false)?;
     let id = one_id(&p, "run")?;
     let detach = p.is("detach");
+    if !detach {
+        hold_signals();
+    }
     let (mut c, meta, master) = create_container(g, id, &CreateOpts::from(&p, !detach, true)?)?;
     // Started already unless a hook needed the created state.
     let start = |c: &mut Container| {
@@ -566,23 +569,50 @@ fn run(g: &Global, rest: &[String]) -> Result<i32, Error> {
 /// The pid that [`forward_signals`]' handler sends to; 0 for none.
 static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
 
+/// The signals a foreground `run` or `exec` passes on to the container.
+const FORWARDED: [i32; 7] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+];
+
+fn forwarded_set() -> libc::sigset_t {
+    // SAFETY: a zeroed sigset is valid plain data, initialised by
+    // sigemptyset; the pointers are to this local.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in FORWARDED {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Blocks the signals [`forward_signals`] will pass on, before the
+/// process is spawned: one that arrives before its pid is known stays
+/// pending until then instead of ending hull (the container's process
+/// starts with an empty mask). Threads started from here on inherit it.
+pub(crate) fn hold_signals() {
+    let set = forwarded_set();
+    // SAFETY: a valid set; changes this thread's mask only.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+}
+
 /// Signals hull gets while it waits in the foreground go to the container.
 ///
 /// A handler sends them on (kill(2) is async-signal-safe), rather than a
 /// thread waiting in sigwait: `run` is timed by every caller, and a thread
 /// costs a stack mapping and a clone. `SA_RESTART` restarts the system
 /// calls hull waits in; the few that are not restarted report EINTR, which
-/// the standard library and hull's waits retry.
+/// the standard library and hull's waits retry. Signals held since
+/// [`hold_signals`] are delivered, and so passed on, once the handler is in
+/// place.
 pub(crate) fn forward_signals(pid: i32) {
-    const SIGNALS: &[i32] = &[
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGQUIT,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-        libc::SIGWINCH,
-    ];
     extern "C" fn forward(sig: libc::c_int) {
         let pid = FORWARD_TO.load(Ordering::Relaxed);
         if pid > 0 {
@@ -596,7 +626,7 @@ pub(crate) fn forward_signals(pid: i32) {
         }
     }
     FORWARD_TO.store(pid, Ordering::Relaxed);
-    for s in SIGNALS {
+    for s in FORWARDED {
         // SAFETY: a zeroed sigaction is valid plain data; the handler only
         // calls async-signal-safe functions.
         unsafe {
@@ -604,9 +634,12 @@ pub(crate) fn forward_signals(pid: i32) {
             sa.sa_sigaction = forward as extern "C" fn(libc::c_int) as libc::sighandler_t;
             sa.sa_flags = libc::SA_RESTART;
             libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(*s, &sa, std::ptr::null_mut());
+            libc::sigaction(s, &sa, std::ptr::null_mut());
         }
     }
+    let set = forwarded_set();
+    // SAFETY: a valid set; changes this thread's mask only.
+    unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
 }
 
 /// Ends [`forward_signals`] once the process is reaped, so that its pid,

@@ -282,6 +282,9 @@ fn exec_in(
             .stdout(Stdio::Inherit)
             .stderr(Stdio::Inherit);
     }
+    if !detach {
+        crate::commands::hold_signals();
+    }
     let mut child = cmd.spawn()?;
     g.log
         .debug(&format!("exec {program} in {id}: pid {}", child.id()));
