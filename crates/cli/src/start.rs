@@ -194,19 +194,22 @@ unsafe extern "C" fn __libc_start_main(
             __libc_check_standard_fds();
         }
 
-        let mut f = &raw const __preinit_array_start as *const InitFn;
-        let end = &raw const __preinit_array_end as *const InitFn;
-        while f < end {
-            (*f)(argc, argv, env);
-            f = f.add(1);
-        }
+        let run = |start: *const InitFn, end: *const InitFn| {
+            let mut f = start;
+            while f < end {
+                (*f)(argc, argv, env);
+                f = f.add(1);
+            }
+        };
+        run(
+            &raw const __preinit_array_start as *const InitFn,
+            &raw const __preinit_array_end as *const InitFn,
+        );
         _init();
-        let mut f = &raw const __init_array_start as *const InitFn;
-        let end = &raw const __init_array_end as *const InitFn;
-        while f < end {
-            (*f)(argc, argv, env);
-            f = f.add(1);
-        }
+        run(
+            &raw const __init_array_start as *const InitFn,
+            &raw const __init_array_end as *const InitFn,
+        );
         _dl_debug_initialize(0, 0);
         exit(main(argc, argv, env))
     }
