@@ -272,7 +272,8 @@ impl Container {
         let resources = self.config.resources.clone();
         let job_path = path.clone();
         // The job looks up the host's layout itself, so that the thread
-        // starts before this one has (the first look-up parses mountinfo).
+        // need not wait for this one (the first look-up parses mountinfo;
+        // when deferring, this one has done it already).
         let make = move || -> hull_cgroup::Result<hull_cgroup::Cgroup> {
             let layout = host_layout()?;
             let cg = match &controllers {
