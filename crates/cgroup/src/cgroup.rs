@@ -95,11 +95,14 @@ pub fn normalize_path(path: &str) -> Result<String> {
     Ok(joined)
 }
 
-/// Reads a whole kernel-generated file (proc, sysfs, cgroupfs).
+/// Reads a whole kernel-generated file (proc, sysfs, cgroupfs) as text.
 /// `fs::read_to_string` sees their size as 0 and reads in steps that grow
 /// from 32 bytes (eight system calls for a mountinfo); a buffer of pages
 /// from the start takes two.
-pub(crate) fn read_kernel_file(path: impl AsRef<Path>) -> io::Result<String> {
+///
+/// # Errors
+/// The open or read error; `InvalidData` for text that is not UTF-8.
+pub fn read_kernel_file(path: impl AsRef<Path>) -> io::Result<String> {
     use std::io::Read;
     let mut buf = Vec::with_capacity(8192);
     // Through `take`: `read_to_end` on a File itself first asks for the

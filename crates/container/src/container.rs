@@ -286,7 +286,7 @@ impl Container {
             }
             Ok(cg)
         };
-        let mut pending = PendingCgroup::start(id.clone(), None, Box::new(make));
+        let mut pending = PendingCgroup::start(id.clone(), Box::new(make));
         pending.deferred = deferred;
         let layout = host_layout().map_err(cg_err)?;
         // Where its v2 directory will be, for the plan (not made yet).
@@ -1344,9 +1344,7 @@ type CgroupThread = std::thread::JoinHandle<Option<hull_cgroup::Result<hull_cgro
 
 /// Takes the job if no one has yet.
 fn take_job(job: &CgroupJob) -> Option<MakeCgroup> {
-    job.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take()
+    lock(job).take()
 }
 
 impl PendingCgroup {
@@ -1354,7 +1352,7 @@ impl PendingCgroup {
     /// or [`PendingCgroup::wait`] when the thread has not been scheduled yet
     /// (on a busy machine it may not get a CPU before the spawn needs the
     /// cgroup), or could not be started.
-    fn start(id: String, v2_dir: Option<PathBuf>, make: MakeCgroup) -> PendingCgroup {
+    fn start(id: String, make: MakeCgroup) -> PendingCgroup {
         let job: CgroupJob = Arc::new(Mutex::new(Some(make)));
         let theirs = Arc::clone(&job);
         let thread = std::thread::Builder::new()
@@ -1363,7 +1361,7 @@ impl PendingCgroup {
             .ok();
         PendingCgroup {
             job: Some((id, job, thread)),
-            v2_dir,
+            v2_dir: None,
             deferred: None,
         }
     }
@@ -1471,7 +1469,7 @@ mod tests {
     fn the_cgroup_job_runs_once_whoever_takes_it() {
         for _ in 0..50 {
             let runs = Arc::new(AtomicUsize::new(0));
-            let p = PendingCgroup::start("c1".into(), None, counting(&runs));
+            let p = PendingCgroup::start("c1".into(), counting(&runs));
             let Err(Error::Cgroup { id, source }) = p.wait() else {
                 panic!("expected the job's error");
             };

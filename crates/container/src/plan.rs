@@ -60,7 +60,9 @@ impl HostInfo {
             })
             .collect();
         let cgroup_mounts = if config.mount_cgroups {
-            cgroup_mounts(&crate::store::read_proc("/proc/self/mountinfo").unwrap_or_default())
+            cgroup_mounts(
+                &hull_cgroup::cgroup::read_kernel_file("/proc/self/mountinfo").unwrap_or_default(),
+            )
         } else {
             Vec::new()
         };

@@ -142,23 +142,9 @@ impl Saved {
     }
 }
 
-/// Reads a whole proc file. `fs::read_to_string` sees its size as 0 and
-/// reads in steps that grow from 32 bytes (six system calls for a stat,
-/// eight for a mountinfo); a buffer of pages from the start takes two.
-pub(crate) fn read_proc(path: impl AsRef<Path>) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut buf = Vec::with_capacity(8192);
-    // Through `take`: `read_to_end` on a File itself first asks for the
-    // file's size and position (statx, lseek), which these files lack.
-    std::fs::File::open(path)?
-        .take(u64::MAX)
-        .read_to_end(&mut buf)?;
-    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-}
-
 /// The start time of `pid` (clock ticks since boot), if it exists.
 pub(crate) fn start_time(pid: i32) -> Option<u64> {
-    let stat = read_proc(format!("/proc/{pid}/stat")).ok()?;
+    let stat = hull_cgroup::cgroup::read_kernel_file(format!("/proc/{pid}/stat")).ok()?;
     // Field 22; the command (field 2) may contain spaces, so count from ')'.
     stat.rsplit_once(')')?
         .1

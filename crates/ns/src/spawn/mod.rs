@@ -538,8 +538,9 @@ impl Command {
     /// for it leaves the child's path. With a start gate
     /// ([`Command::start_gate`], [`Command::start_gate_fifo`]) `spawn`
     /// returns once both are done; without one, the program could start
-    /// first, so the child brings the interface up itself as its last
-    /// step. Needs a new network namespace ([`Namespaces::NET`]).
+    /// first, so the child brings the interface up itself as its first
+    /// step (before any of [`Command::child_ops`] could drop its
+    /// capabilities). Needs a new network namespace ([`Namespaces::NET`]).
     pub fn loopback_up(&mut self, yes: bool) -> &mut Command {
         self.loopback_up = yes;
         self
